@@ -1,0 +1,41 @@
+"""Flask application factory."""
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ingest_service import crm, health, whatsapp
+from wa_analytics.config import Settings, load_settings
+from wa_analytics.queueing import redis_client
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Settings | None = None) -> Flask:
+    """Build the app. ``config`` defaults to the environment (see ``wa_analytics.config``)."""
+    settings = config or load_settings()
+    if settings.is_production and settings.missing_secrets():
+        raise RuntimeError(
+            "refusing to start in production without "
+            + ", ".join(settings.missing_secrets())
+            + "; set them in the environment"
+        )
+    if not settings.redis_url:
+        raise RuntimeError("REDIS_URL is not set; start the service with `wa-analytics serve`")
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions["wa_settings"] = settings
+    app.extensions["wa_redis"] = redis_client(settings.redis_url, settings.redis_timeout_seconds)
+
+    app.register_blueprint(whatsapp.blueprint)
+    app.register_blueprint(crm.blueprint)
+    app.register_blueprint(health.blueprint)
+
+    @app.errorhandler(HTTPException)
+    def json_error(error: HTTPException):
+        # Senders are machines: every refusal is JSON with a short reason, never an HTML page.
+        return jsonify(error=error.name.lower(), reason=error.description), error.code
+
+    return app

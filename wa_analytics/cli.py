@@ -1,0 +1,155 @@
+"""``wa-analytics``: the one command operators and analysts use."""
+
+import argparse
+import logging
+import sys
+
+from wa_analytics.logs import configure_logging
+
+log = logging.getLogger("wa_analytics")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.log_level)
+    return args.handler(args) or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wa-analytics",
+        description="WhatsApp analytics: webhooks -> RQ -> Postgres -> dbt marts. Without "
+        "DATABASE_URL / REDIS_URL, embedded servers are started under WA_DATA_DIR (.wa-data).",
+    )
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the ingest service (gunicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, help="gunicorn workers (default 2 x cores + 1)")
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run an RQ worker that stores queued deliveries")
+    worker.add_argument("--burst", action="store_true", help="process what is queued, then exit")
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    reprocess = commands.add_parser(
+        "reprocess", help="re-derive raw.events from the stored deliveries"
+    )
+    reprocess.set_defaults(handler=cmd_reprocess)
+
+    demo = commands.add_parser("demo", help="end to end: traffic -> service -> worker -> dbt")
+    demo.add_argument("--contacts", type=int, default=300)
+    demo.add_argument("--days", type=int, default=5)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
+    demo.add_argument("--timezone", default="UTC", help="reporting_timezone for the marts")
+    demo.set_defaults(handler=cmd_demo)
+
+    dbt = commands.add_parser(
+        "dbt", help="run dbt on the same servers, e.g. `wa-analytics dbt build`"
+    )
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    dbt.set_defaults(handler=cmd_dbt)
+
+    env = commands.add_parser("env", help="print shell exports for the servers in use")
+    env.set_defaults(handler=cmd_env)
+
+    stop = commands.add_parser("stop", help="stop the embedded servers")
+    stop.set_defaults(handler=cmd_stop)
+    return parser
+
+
+def _services():
+    from wa_analytics.runtime import ensure_services  # noqa: PLC0415 - keeps --help fast
+
+    return ensure_services()
+
+
+def _migrated_services():
+    from wa_analytics.database import migrate  # noqa: PLC0415
+
+    settings = _services()
+    applied = migrate(settings.database_url)
+    if applied:
+        log.info("applied migrations %s", ", ".join(applied))
+    return settings
+
+
+def cmd_serve(args) -> int:
+    from ingest_service.server import serve  # noqa: PLC0415
+
+    _migrated_services()
+    serve(args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from worker.runner import run_worker  # noqa: PLC0415
+
+    run_worker(_migrated_services(), burst=args.burst)
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    settings = _services()
+    from wa_analytics.database import migrate  # noqa: PLC0415
+
+    applied = migrate(settings.database_url)
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def cmd_reprocess(args) -> int:
+    from worker.reprocess import reprocess  # noqa: PLC0415
+
+    settings = _migrated_services()
+    totals = reprocess(settings.database_url, settings.default_phone_region)
+    print(
+        f"re-derived {totals['events']} events and {totals['quarantine']} quarantined items "
+        f"from {totals['deliveries']} deliveries"
+    )
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from wa_analytics.demo.run import run_demo  # noqa: PLC0415
+
+    return run_demo(args)
+
+
+def cmd_dbt(args) -> int:
+    from wa_analytics.dbt import run_dbt  # noqa: PLC0415
+
+    _migrated_services()
+    return run_dbt(args.dbt_args, check=False).returncode
+
+
+def cmd_env(args) -> int:
+    import os  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+
+    _services()
+    for key in ("DATABASE_URL", "REDIS_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD",
+                "PGDATABASE"):  # fmt: skip
+        if os.environ.get(key):
+            print(f"export {key}={shlex.quote(os.environ[key])}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from wa_analytics import embedded  # noqa: PLC0415
+    from wa_analytics.config import load_settings  # noqa: PLC0415
+
+    stopped = embedded.stop(load_settings().data_dir)
+    print("stopped: " + ", ".join(stopped) if stopped else "no embedded server was running")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

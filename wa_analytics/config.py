@@ -1,0 +1,58 @@
+"""Configuration: every setting comes from the environment, read here and nowhere else."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the ingest service, the worker and the CLI need to know about their surroundings."""
+
+    database_url: str | None
+    redis_url: str | None
+    data_dir: Path
+    environment: str
+    whatsapp_app_secret: str
+    whatsapp_verify_token: str
+    crm_webhook_secret: str
+    max_body_bytes: int
+    queue_name: str
+    batch_size: int
+    redis_timeout_seconds: float
+    default_phone_region: str | None
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    def missing_secrets(self) -> list[str]:
+        """Names of the webhook secrets that are not set (webhooks fail closed without them)."""
+        wanted = {
+            "WHATSAPP_APP_SECRET": self.whatsapp_app_secret,
+            "WHATSAPP_VERIFY_TOKEN": self.whatsapp_verify_token,
+            "CRM_WEBHOOK_SECRET": self.crm_webhook_secret,
+        }
+        return [name for name, value in wanted.items() if not value]
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    return Settings(
+        database_url=env.get("DATABASE_URL") or None,
+        redis_url=env.get("REDIS_URL") or None,
+        data_dir=Path(env.get("WA_DATA_DIR", ".wa-data")).resolve(),
+        environment=env.get("WA_ENV", "development"),
+        whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET", ""),
+        whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN", ""),
+        crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
+        max_body_bytes=int(env.get("WA_MAX_BODY_BYTES", 3 * MIB)),
+        queue_name=env.get("WA_QUEUE", "wa-ingest"),
+        batch_size=int(env.get("WA_BATCH_SIZE", 1000)),
+        redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),
+        # Only for CRM numbers written without a country code; unset means "quarantine them".
+        default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,
+    )

@@ -1,0 +1,1 @@
+"""The worker: turns queued deliveries into standardised events in Postgres (``raw.events``)."""

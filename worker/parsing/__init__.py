@@ -1,0 +1,1 @@
+"""Parsers from each webhook format to standardised events."""

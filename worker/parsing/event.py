@@ -1,0 +1,111 @@
+"""The standardised event (docs/events.md) and helpers shared by the parsers."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from worker.parsing.errors import ParseError
+
+CHANNEL_WHATSAPP = "whatsapp"
+MESSAGE_RECEIVED = "message_received"
+MESSAGE_SENT = "message_sent"
+STATUS_UPDATED = "status_updated"
+STATUSES = frozenset({"sent", "delivered", "read", "failed", "deleted"})
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+
+# Fixed namespace so event ids are stable across machines and re-derivations.
+EVENT_NAMESPACE = uuid.UUID("5d0c1d5e-8a0e-4b9a-9a57-3f1c1e0a7d11")
+# WhatsApp did not exist before this; older timestamps are corrupt, not history.
+EARLIEST_PLAUSIBLE = datetime(2009, 1, 1, tzinfo=UTC)
+# Senders' clocks drift a little; a day ahead of arrival is a broken timestamp.
+MAX_CLOCK_SKEW = timedelta(days=1)
+
+
+@dataclass(slots=True)
+class Event:
+    event_name: str
+    user_id: str
+    message_id: str
+    occurred_at: datetime
+    status: str | None = None
+    properties: dict = field(default_factory=dict)
+    channel_type: str = CHANNEL_WHATSAPP
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return uuid.uuid5(
+            EVENT_NAMESPACE, f"{self.event_name}|{self.message_id}|{self.status or ''}"
+        )
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An item of an authentic delivery that could not become an event."""
+
+    path: str
+    reason: str
+    item: object
+
+
+def parse_timestamp(value: object, received_at: datetime) -> datetime:
+    """Unix seconds (number or digit string) or ISO 8601 with an offset, as aware UTC."""
+    if isinstance(value, bool) or value is None:
+        raise ParseError(f"timestamp {value!r} is missing or not a time")
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        try:
+            moment = datetime.fromtimestamp(float(value), UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise ParseError(f"timestamp {value!r} is out of range") from exc
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
+        except ValueError as exc:
+            raise ParseError(f"timestamp {value!r} is not ISO 8601 or Unix seconds") from exc
+        if moment.tzinfo is None:
+            raise ParseError(f"timestamp {value!r} has no UTC offset; the time zone is ambiguous")
+        moment = moment.astimezone(UTC)
+    else:
+        raise ParseError(f"timestamp {value!r} is not ISO 8601 or Unix seconds")
+    if moment < EARLIEST_PLAUSIBLE or moment > received_at + MAX_CLOCK_SKEW:
+        raise ParseError(
+            f"timestamp {value!r} is implausible for a delivery received "
+            f"{received_at:%Y-%m-%dT%H:%M:%SZ}"
+        )
+    return moment
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def text_length(value: object) -> int:
+    """Characters of a piece of message text, from the text or from its redaction marker."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict) and isinstance(value.get("redacted_length"), int):
+        return value["redacted_length"]
+    return 0
+
+
+def require(mapping: object, key: str, kind: type | tuple = str) -> object:
+    """``mapping[key]`` if it is present and of ``kind``; otherwise a ParseError naming the key."""
+    if not isinstance(mapping, dict):
+        raise ParseError(f"expected an object holding {key!r}, got {type(mapping).__name__}")
+    value = mapping.get(key)
+    if value is None or value == "" or not isinstance(value, kind) or isinstance(value, bool):
+        raise ParseError(f"{key!r} is missing or not a {_kind_name(kind)}")
+    return value
+
+
+def _kind_name(kind: type | tuple) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(
+        {str: "string", int: "integer", float: "number", dict: "object", list: "list"}.get(
+            k, k.__name__
+        )
+        for k in kinds
+    )

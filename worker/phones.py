@@ -1,0 +1,60 @@
+"""Identity resolution: every way a contact's number is written gives one E.164 ``user_id``."""
+
+from functools import lru_cache
+
+import phonenumbers
+
+from worker.parsing.errors import ParseError
+
+
+@lru_cache(maxsize=65536)
+def whatsapp_id_to_e164(wa_id: str) -> str:
+    """Meta's ``wa_id`` / ``from`` / ``recipient_id``: international digits without '+'."""
+    digits = str(wa_id).strip().removeprefix("+")
+    if not digits.isdigit():
+        raise ParseError(f"WhatsApp id {_mask(wa_id)} is not all digits")
+    return _parse("+" + digits, None, wa_id)
+
+
+@lru_cache(maxsize=65536)
+def crm_phone_to_e164(phone: str, default_region: str | None = None) -> str:
+    """A CRM's number as a person typed it: '+1 631-555-1234', '0044 20 ...', '16315551234'.
+
+    With a '+' or '00' prefix it is international. Bare digits are read the way WhatsApp writes
+    numbers (international, no '+'). A formatted number without a country code needs
+    ``default_region`` (WA_DEFAULT_PHONE_REGION); without one it is refused, not guessed.
+    """
+    text = str(phone).strip()
+    if text.lower().startswith("tel:"):
+        text = text[4:]
+    compact = "".join(ch for ch in text if ch not in " -.()/\u00a0")
+    if compact.startswith("00") and compact[2:].isdigit():
+        return _parse("+" + compact[2:], None, phone)
+    if compact.startswith("+"):
+        return _parse(text, None, phone)
+    if default_region:
+        return _parse(text, default_region, phone)
+    if compact.isdigit() and compact == text:
+        return _parse("+" + compact, None, phone)
+    raise ParseError(
+        f"phone number {_mask(phone)} has no country code; "
+        "send it in international form or set WA_DEFAULT_PHONE_REGION"
+    )
+
+
+def _parse(text: str, region: str | None, original: str) -> str:
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ParseError(f"phone number {_mask(original)} does not parse: {exc._msg}") from exc
+    if not phonenumbers.is_possible_number(number):
+        raise ParseError(f"phone number {_mask(original)} is not a possible number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _mask(value: object) -> str:
+    """Enough of a number to debug with, not enough to identify the person (errors are stored)."""
+    text = str(value)
+    if len(text) <= 4:
+        return repr("*" * len(text))
+    return repr(text[:3] + "*" * (len(text) - 5) + text[-2:])

@@ -1,0 +1,75 @@
+"""Strip message text (and other things people wrote) from a delivery before it is stored.
+
+Deliveries are kept "verbatim" so events can be re-derived after a parser fix, but message text
+must never be stored. Each piece of text is replaced by ``{"redacted_length": n}``, which the
+parsers read as a text of length n, so re-deriving gives the same ``content_length``.
+"""
+
+from copy import deepcopy
+
+# Keys inside a message's content that are identifiers or structure, not what a person wrote.
+STRUCTURAL_KEYS = frozenset(
+    {"id", "type", "mime_type", "sha256", "animated", "voice", "message_id", "filename_length"}
+)
+MESSAGE_KEYS_KEPT = frozenset({"from", "id", "timestamp", "type", "context", "errors"})
+
+
+def redact_whatsapp(payload: dict) -> dict:
+    """A copy of a Cloud API notification with texts, profile names and shared content removed."""
+    result = deepcopy(payload)
+    for entry in _dicts(result.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            for contact in _dicts(value.get("contacts")):
+                if isinstance(contact.get("profile"), dict):
+                    contact["profile"] = _redact_content(contact["profile"])
+            if isinstance(value.get("messages"), list):
+                value["messages"] = [_redact_message(m) for m in value["messages"]]
+    return result
+
+
+def redact_crm(payload: dict) -> dict:
+    """A copy of a CRM event with the message text, caption and contact name removed."""
+    result = deepcopy(payload)
+    message = result.get("message")
+    if isinstance(message, dict):
+        for key in list(message):
+            if key not in ("id", "type"):
+                message[key] = _redact_content(message[key])
+    contact = result.get("contact")
+    if isinstance(contact, dict) and "name" in contact:
+        contact["name"] = _redact_content(contact["name"])
+    return result
+
+
+def _redact_message(message: object) -> object:
+    if not isinstance(message, dict):
+        return _redact_content(message)
+    return {
+        key: value if key in MESSAGE_KEYS_KEPT else _redact_content(value)
+        for key, value in message.items()
+    }
+
+
+def _redact_content(value: object) -> object:
+    if isinstance(value, dict):
+        return {
+            key: inner
+            if key in STRUCTURAL_KEYS and isinstance(inner, str | int | bool)
+            else _redact_content(inner)
+            for key, inner in value.items()
+        }
+    if isinstance(value, list):
+        return [_redact_content(item) for item in value]
+    if isinstance(value, str):
+        return {"redacted_length": len(value)}
+    if isinstance(value, bool) or value is None:
+        return value
+    # Numbers a person shared (a location's coordinates) are personal too.
+    return None
+
+
+def _dicts(value: object) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -1,0 +1,34 @@
+"""``wa-analytics worker``: an RQ worker on the ingest queue."""
+
+import logging
+
+import redis
+from rq import SimpleWorker
+
+from wa_analytics.config import Settings
+from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, drain_queue, schedule_drain
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings, burst: bool = False) -> bool:
+    """Work the ingest queue; with ``burst``, until nothing is queued. True if any job ran.
+
+    SimpleWorker runs jobs in-process: each job drains thousands of deliveries, so a fork per job
+    buys little isolation and costs latency on this queue's hot path.
+    """
+    # No socket timeout here: the worker blocks on Redis while it waits for jobs.
+    connection = redis.Redis.from_url(settings.redis_url)
+    kick_if_pending(connection, settings.queue_name)
+    worker = SimpleWorker([drain_queue(connection, settings.queue_name)], connection=connection)
+    return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
+
+
+def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:
+    """Schedule a drain when deliveries wait with no job for them (e.g. after a crash)."""
+    pending = connection.llen(BUFFER_KEY) or next(
+        connection.scan_iter(match=PROCESSING_PREFIX + "*", count=100), None
+    )
+    if pending:
+        log.info("deliveries are waiting; scheduling a drain")
+        schedule_drain(connection, queue_name)
