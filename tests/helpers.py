@@ -1,0 +1,89 @@
+"""Helpers shared by the tests: signed requests, an in-process worker, payload builders."""
+
+import orjson
+from rq import SimpleWorker
+
+from wa_analytics import signing
+from wa_analytics.queueing import drain_queue
+
+TEST_SECRETS = {
+    "WHATSAPP_APP_SECRET": "test-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "test-verify-token",
+    "CRM_WEBHOOK_SECRET": "test-crm-secret",
+}
+BUSINESS = {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"}
+
+
+def signed_post(client, path: str, payload, secret: str | None = None, **kwargs):
+    """POST ``payload`` (an object, or raw bytes) with the signature header the sender would add."""
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    if path == "/webhooks/crm":
+        header, key = "X-Signature-256", TEST_SECRETS["CRM_WEBHOOK_SECRET"]
+    else:
+        header, key = "X-Hub-Signature-256", TEST_SECRETS["WHATSAPP_APP_SECRET"]
+    headers = {header: signing.sign(body, secret or key), **kwargs.pop("headers", {})}
+    kwargs.setdefault("content_type", "application/json")
+    return client.post(path, data=body, headers=headers, **kwargs)
+
+
+def run_worker(redis_conn, settings) -> bool:
+    """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``."""
+    worker = SimpleWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
+    return worker.work(burst=True)
+
+
+def cloud_api_delivery(messages=(), statuses=(), contacts=(), metadata=None) -> dict:
+    """A Cloud API notification with one entry and one change holding these items."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": "102290129340398",
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": metadata or BUSINESS,
+                            "contacts": list(contacts),
+                            "messages": list(messages),
+                            "statuses": list(statuses),
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def text_message(message_id: str, wa_id: str, timestamp: int, body: str = "Hello there") -> dict:
+    return {
+        "from": wa_id,
+        "id": message_id,
+        "timestamp": str(timestamp),
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def status(message_id: str, wa_id: str, timestamp: int, name: str = "delivered", **extra) -> dict:
+    return {
+        "id": message_id,
+        "status": name,
+        "timestamp": str(timestamp),
+        "recipient_id": wa_id,
+        "conversation": {"id": "CONVERSATION_ID", "origin": {"type": "service"}},
+        "pricing": {"billable": True, "pricing_model": "CBP", "category": "service"},
+        **extra,
+    }
+
+
+def crm_event(event: str, message_id: str, phone: str, timestamp, **extra) -> dict:
+    payload = {
+        "event": event,
+        "timestamp": timestamp,
+        "contact": {"phone": phone, "name": "Ana Souza"},
+        "message": {"id": message_id, "type": "text", "text": "Olá! Como posso ajudar?"},
+    }
+    payload.update(extra)
+    return payload

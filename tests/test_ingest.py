@@ -1,0 +1,196 @@
+"""The door: what the ingest service accepts, refuses and answers, over real HTTP semantics."""
+
+import time
+
+import orjson
+import pytest
+from helpers import TEST_SECRETS, cloud_api_delivery, crm_event, signed_post, text_message
+
+from ingest_service import create_app
+from wa_analytics import signing
+from wa_analytics.config import load_settings
+from wa_analytics.queueing import BUFFER_KEY, Envelope
+
+T0 = int(time.time()) - 60
+DELIVERY = cloud_api_delivery([text_message("wamid.A", "16315551234", T0)])
+
+
+def test_verification_handshake_echoes_the_challenge(client):
+    response = client.get(
+        "/webhooks/whatsapp",
+        query_string={"hub.mode": "subscribe", "hub.verify_token": "test-verify-token",
+                      "hub.challenge": "1158201444"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "1158201444"
+    assert response.mimetype == "text/plain"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "1"},
+        {"hub.challenge": "1"},
+    ],
+)
+def test_verification_handshake_refuses_a_wrong_token(client, query):
+    assert client.get("/webhooks/whatsapp", query_string=query).status_code == 403
+
+
+def test_a_signed_delivery_is_queued_verbatim(client, redis_conn):
+    body = orjson.dumps(DELIVERY)
+    response = signed_post(client, "/webhooks/whatsapp", body)
+    assert response.status_code == 200
+    assert response.json["status"] == "queued"
+    [queued] = redis_conn.lrange(BUFFER_KEY, 0, -1)
+    envelope = Envelope.decode(queued)
+    assert envelope.body == body
+    assert envelope.source == "whatsapp"
+    assert envelope.delivery_id == response.json["delivery_id"]
+    assert abs(envelope.received_at - time.time()) < 5
+
+
+def test_the_crm_webhook_uses_its_own_header_and_secret(client, redis_conn):
+    payload = crm_event("whatsapp.message.received", "wamid.A", "+1 631-555-1234", T0)
+    assert signed_post(client, "/webhooks/crm", payload).status_code == 200
+    assert (
+        signed_post(
+            client, "/webhooks/crm", payload, secret=TEST_SECRETS["WHATSAPP_APP_SECRET"]
+        ).status_code
+        == 401
+    )
+    assert redis_conn.llen(BUFFER_KEY) == 1
+
+
+def test_a_retried_delivery_keeps_its_id(client):
+    first = signed_post(client, "/webhooks/whatsapp", DELIVERY).json["delivery_id"]
+    second = signed_post(client, "/webhooks/whatsapp", DELIVERY).json["delivery_id"]
+    assert first == second
+
+
+def test_only_one_drain_job_is_scheduled_for_a_burst(client, redis_conn, settings):
+    from rq import Queue
+
+    for i in range(20):
+        payload = cloud_api_delivery([text_message(f"wamid.{i}", "16315551234", T0)])
+        assert signed_post(client, "/webhooks/whatsapp", payload).status_code == 200
+    assert redis_conn.llen(BUFFER_KEY) == 20
+    assert Queue(settings.queue_name, connection=redis_conn).count == 1
+
+
+BODY = orjson.dumps(DELIVERY)
+WA_SIG = signing.sign(BODY, TEST_SECRETS["WHATSAPP_APP_SECRET"])
+
+
+def _raw(
+    client,
+    body=BODY,
+    signature=WA_SIG,
+    content_type="application/json",
+    path="/webhooks/whatsapp",
+    header="X-Hub-Signature-256",
+):
+    headers = {header: signature} if signature is not None else {}
+    return client.post(path, data=body, headers=headers, content_type=content_type)
+
+
+def _signed(body: bytes, secret="test-app-secret") -> str:
+    return signing.sign(body, secret)
+
+
+BAD_INPUTS = [
+    ("no signature", lambda c: _raw(c, signature=None), 401),
+    ("wrong secret", lambda c: _raw(c, signature=_signed(BODY, "other")), 401),
+    ("signature over another body", lambda c: _raw(c, signature=_signed(BODY + b" ")), 401),
+    ("signature without prefix", lambda c: _raw(c, signature=WA_SIG.removeprefix("sha256=")), 401),
+    ("truncated signature", lambda c: _raw(c, signature=WA_SIG[:-2]), 401),
+    ("sha1 signature", lambda c: _raw(c, signature="sha1=" + WA_SIG[7:47]), 401),
+    ("empty signature", lambda c: _raw(c, signature=""), 401),
+    ("not JSON", lambda c: _raw(c, body=b"hello", signature=_signed(b"hello")), 400),
+    ("truncated JSON", lambda c: _raw(c, body=BODY[:-3], signature=_signed(BODY[:-3])), 400),
+    (
+        "invalid UTF-8",
+        lambda c: _raw(c, body=b'{"object": "\xff"}', signature=_signed(b'{"object": "\xff"}')),
+        400,
+    ),
+    ("wrong content type", lambda c: _raw(c, content_type="text/plain"), 415),
+    ("form content type", lambda c: _raw(c, content_type="application/x-www-form-urlencoded"), 415),
+    (
+        "body over 3 MiB",
+        lambda c: _raw(
+            c,
+            body=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+            signature=_signed(b"{" + b" " * (3 * 1024 * 1024) + b"}"),
+        ),
+        413,
+    ),
+    (
+        "unknown object",
+        lambda c: signed_post(c, "/webhooks/whatsapp", {"object": "page", "entry": []}),
+        422,
+    ),
+    ("JSON array", lambda c: signed_post(c, "/webhooks/whatsapp", [DELIVERY]), 422),
+    (
+        "unknown CRM event",
+        lambda c: signed_post(c, "/webhooks/crm", {"event": "whatsapp.call.started"}),
+        422,
+    ),
+    ("CRM event not a string", lambda c: signed_post(c, "/webhooks/crm", {"event": 7}), 422),
+    ("CRM signed with the Meta header", lambda c: _raw(c, path="/webhooks/crm"), 401),
+    ("GET on the CRM webhook", lambda c: c.get("/webhooks/crm"), 405),
+]
+
+
+@pytest.mark.parametrize(("case", "send", "status"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_refused_with_a_json_reason_and_nothing_is_queued(
+    client, redis_conn, case, send, status
+):
+    response = send(client)
+    assert response.status_code == status
+    assert response.is_json and response.json["reason"]
+    assert redis_conn.llen(BUFFER_KEY) == 0
+    # The service keeps serving.
+    assert client.get("/healthz").status_code == 200
+    assert signed_post(client, "/webhooks/whatsapp", DELIVERY).status_code == 200
+
+
+def test_without_secrets_every_delivery_is_refused(servers, redis_conn):
+    settings = load_settings(
+        {**{"REDIS_URL": servers["redis_url"]}, "DATABASE_URL": servers["database_url"]}
+    )
+    client = create_app(settings).test_client()
+    assert signed_post(client, "/webhooks/whatsapp", DELIVERY).status_code == 401
+    assert redis_conn.llen(BUFFER_KEY) == 0
+
+
+def test_production_refuses_to_start_without_secrets(servers):
+    settings = load_settings({"REDIS_URL": servers["redis_url"], "WA_ENV": "production"})
+    with pytest.raises(RuntimeError, match="WHATSAPP_APP_SECRET"):
+        create_app(settings)
+
+
+def test_redis_down_answers_503_fast_and_never_200(servers, tmp_path):
+    settings = load_settings(
+        {
+            **TEST_SECRETS,
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "DATABASE_URL": servers["database_url"],
+        }
+    )
+    client = create_app(settings).test_client()
+    started = time.monotonic()
+    response = signed_post(client, "/webhooks/whatsapp", DELIVERY)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert time.monotonic() - started < 1.0
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"]["postgres"] == "ok"
+    assert ready.json["checks"]["redis"].startswith("unavailable")
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["checks"] == {"redis": "ok", "postgres": "ok"}

@@ -1,0 +1,252 @@
+"""From a signed HTTP POST to rows in raw.events, through Redis and a real RQ worker."""
+
+import time
+
+import orjson
+from helpers import cloud_api_delivery, crm_event, run_worker, signed_post, status, text_message
+
+from wa_analytics.queueing import BUFFER_KEY, DRAIN_FLAG, PROCESSING_PREFIX, Envelope
+from worker.jobs import LEASE_SECONDS, drain_deliveries
+from worker.reprocess import reprocess
+
+NOW = int(time.time())
+WA_ID = "16315551234"
+
+
+def count(db, table="raw.events", where="true", params=()):
+    return db.execute(f"select count(*) from {table} where {where}", params).fetchone()[0]
+
+
+def three_messages_two_statuses():
+    return cloud_api_delivery(
+        messages=[
+            text_message("wamid.IN1", WA_ID, NOW - 300, "Hi! Do you deliver on Sundays?"),
+            text_message("wamid.IN2", WA_ID, NOW - 290, "To Brooklyn"),
+            text_message("wamid.IN3", "447700900123", NOW - 200, "Hello from London"),
+        ],
+        statuses=[
+            status("wamid.OUT1", WA_ID, NOW - 100, "delivered"),
+            status("wamid.OUT1", WA_ID, NOW - 50, "read"),
+        ],
+    )
+
+
+def test_a_batched_delivery_gives_five_rows_and_a_retry_adds_none(client, db, redis_conn, settings):
+    delivery = three_messages_two_statuses()
+    assert signed_post(client, "/webhooks/whatsapp", delivery).status_code == 200
+    assert run_worker(redis_conn, settings)
+    assert count(db) == 5
+    assert count(db, where="event_name = 'message_received'") == 3
+    assert count(db, where="event_name = 'status_updated'") == 2
+    assert count(db, "raw.deliveries") == 1
+
+    assert signed_post(client, "/webhooks/whatsapp", delivery).status_code == 200
+    run_worker(redis_conn, settings)
+    assert count(db) == 5
+    assert count(db, "raw.deliveries") == 1
+
+    assert signed_post(client, "/webhooks/whatsapp", delivery, secret="wrong").status_code == 401
+    assert redis_conn.llen(BUFFER_KEY) == 0
+    assert count(db) == 5
+
+
+def test_a_wrong_signature_stores_nothing(client, db, redis_conn, settings):
+    response = signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses(), secret="x")
+    assert response.status_code == 401
+    run_worker(redis_conn, settings)
+    assert count(db) == 0 and count(db, "raw.deliveries") == 0
+
+
+def test_rows_carry_the_standardised_event(client, db, redis_conn, settings):
+    signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses())
+    run_worker(redis_conn, settings)
+    row = db.execute(
+        "select event_name, channel_type, user_id, occurred_at, received_at, properties"
+        " from raw.events where message_id = 'wamid.IN1'"
+    ).fetchone()
+    event_name, channel, user_id, occurred_at, received_at, props = row
+    assert (event_name, channel, user_id) == ("message_received", "whatsapp", "+16315551234")
+    assert occurred_at.timestamp() == NOW - 300
+    assert abs(received_at.timestamp() - time.time()) < 30
+    assert props["content_length"] == len("Hi! Do you deliver on Sundays?")
+    assert props["direction"] == "inbound" and props["source"] == "whatsapp"
+    assert count(db, where="user_id = '+447700900123'") == 1
+
+
+def test_message_text_is_never_stored(client, db, redis_conn, settings):
+    signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses())
+    crm = crm_event("whatsapp.message.sent", "wamid.OUT1", "+1 631-555-1234", NOW - 150,
+                    agent={"id": "agent-7"})  # fmt: skip
+    crm["message"]["text"] = "Yes, we deliver on Sundays until 6pm"
+    signed_post(client, "/webhooks/crm", crm)
+    bad = crm_event("whatsapp.message.received", "wamid.BAD", "12345", NOW - 100)
+    bad["message"]["text"] = "Secret text in a quarantined item"
+    signed_post(client, "/webhooks/crm", bad)
+    run_worker(redis_conn, settings)
+    everything = " ".join(
+        str(row)
+        for table in ("raw.events", "raw.deliveries", "raw.quarantine")
+        for row in db.execute(f"select * from {table}").fetchall()
+    )
+    for text in (
+        "Do you deliver",
+        "Brooklyn",
+        "Hello from London",
+        "until 6pm",
+        "Secret text",
+        "Ana Souza",
+    ):
+        assert text not in everything
+
+
+def test_crm_and_meta_reporting_the_same_facts_add_no_rows(client, db, redis_conn, settings):
+    signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses())
+    same_inbound = crm_event(
+        "whatsapp.message.received", "wamid.IN1", "+1 (631) 555-1234", NOW - 300
+    )
+    same_status = crm_event(
+        "whatsapp.status.updated", "wamid.OUT1", "16315551234", NOW - 100, status="delivered"
+    )
+    sent = crm_event(
+        "whatsapp.message.sent", "wamid.OUT1", "+1 631 555 1234", NOW - 150, agent={"id": "agent-7"}
+    )
+    for payload in (same_inbound, same_status, sent):
+        assert signed_post(client, "/webhooks/crm", payload).status_code == 200
+    run_worker(redis_conn, settings)
+    assert count(db) == 6  # the five from Meta, plus the CRM's message_sent
+    assert count(db, where="user_id = '+16315551234'") == 5
+    assert (
+        db.execute(
+            "select properties->>'agent_id' from raw.events where event_name = 'message_sent'"
+        ).fetchone()[0]
+        == "agent-7"
+    )
+
+
+def test_out_of_order_duplicates_give_the_same_rows(client, db, redis_conn, settings):
+    deliveries = [
+        cloud_api_delivery(statuses=[status("wamid.O", WA_ID, NOW - 10, "read")]),
+        cloud_api_delivery([text_message("wamid.I", WA_ID, NOW - 100)]),
+        cloud_api_delivery(statuses=[status("wamid.O", WA_ID, NOW - 20, "delivered")]),
+    ]
+    for payload in deliveries + deliveries[::-1] + deliveries:
+        signed_post(client, "/webhooks/whatsapp", payload)
+    run_worker(redis_conn, settings)
+    first = db.execute("select event_id, occurred_at from raw.events order by 1").fetchall()
+    assert len(first) == 3
+    db.execute("truncate raw.events, raw.deliveries, raw.quarantine")
+    for payload in deliveries[::-1]:
+        signed_post(client, "/webhooks/whatsapp", payload)
+    run_worker(redis_conn, settings)
+    assert db.execute("select event_id, occurred_at from raw.events order by 1").fetchall() == first
+
+
+def test_authentic_items_that_cannot_be_parsed_are_quarantined(client, db, redis_conn, settings):
+    delivery = cloud_api_delivery(
+        messages=[
+            text_message("wamid.OK", WA_ID, NOW - 10),
+            text_message("wamid.BAD", "abc", NOW - 10),
+        ],
+        statuses=[status("wamid.O", WA_ID, NOW + 10 * 86400, "read")],
+    )
+    signed_post(client, "/webhooks/whatsapp", delivery)
+    signed_post(
+        client,
+        "/webhooks/crm",
+        crm_event("whatsapp.message.received", "wamid.C", "not-a-number", NOW),
+    )
+    signed_post(
+        client, "/webhooks/whatsapp", {"object": "whatsapp_business_account", "entry": "oops"}
+    )
+    run_worker(redis_conn, settings)
+    assert count(db) == 1
+    reasons = db.execute("select item_path, reason from raw.quarantine order by reason").fetchall()
+    assert len(reasons) == 4
+    assert [path for path, _ in reasons] == [
+        "$",
+        "entry[0].changes[0].value.messages[1]",
+        "$",
+        "entry[0].changes[0].value.statuses[0]",
+    ]
+    assert "'entry' is missing" in reasons[0][1]
+    assert "not all digits" in reasons[1][1]
+    assert "phone number" in reasons[2][1]
+    assert "implausible" in reasons[3][1]
+    assert count(db, "raw.deliveries") == 3
+    # A retried delivery quarantines nothing twice.
+    signed_post(client, "/webhooks/whatsapp", delivery)
+    run_worker(redis_conn, settings)
+    assert count(db, "raw.quarantine") == 4
+
+
+def test_many_deliveries_are_batched_into_few_jobs(client, db, redis_conn, settings):
+    for i in range(300):
+        payload = cloud_api_delivery([text_message(f"wamid.{i}", WA_ID, NOW - 1000 + i)])
+        signed_post(client, "/webhooks/whatsapp", payload)
+    from rq import Queue
+
+    assert Queue(settings.queue_name, connection=redis_conn).count == 1
+    run_worker(redis_conn, settings)
+    assert count(db) == 300
+    assert redis_conn.llen(BUFFER_KEY) == 0 and not redis_conn.exists(DRAIN_FLAG)
+
+
+def test_a_delivery_pushed_after_the_last_batch_is_not_stranded(client, db, redis_conn, settings):
+    signed_post(
+        client, "/webhooks/whatsapp", cloud_api_delivery([text_message("wamid.1", WA_ID, NOW)])
+    )
+    run_worker(redis_conn, settings)
+    # The flag was handed back, so the next delivery schedules a job of its own.
+    signed_post(
+        client, "/webhooks/whatsapp", cloud_api_delivery([text_message("wamid.2", WA_ID, NOW)])
+    )
+    run_worker(redis_conn, settings)
+    assert count(db) == 2
+
+
+def test_deliveries_claimed_by_a_job_that_died_are_recovered(db, redis_conn, settings):
+    """A job killed mid-batch leaves its claim in Redis; once its lease lapses, the next drain
+    takes the deliveries back."""
+    body = orjson.dumps(cloud_api_delivery([text_message("wamid.Z", WA_ID, NOW)]))
+    envelope = Envelope("00000000-0000-4000-8000-000000000001", "whatsapp", time.time(), body)
+    redis_conn.rpush(PROCESSING_PREFIX + "dead-job", envelope.encode())
+    drain_deliveries()
+    assert count(db) == 1
+    assert not redis_conn.exists(PROCESSING_PREFIX + "dead-job")
+    assert LEASE_SECONDS <= 120
+
+
+def test_a_failed_batch_goes_back_to_the_buffer(client, db, redis_conn, settings, monkeypatch):
+    signed_post(
+        client, "/webhooks/whatsapp", cloud_api_delivery([text_message("wamid.1", WA_ID, NOW)])
+    )
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    run_worker(redis_conn, settings)  # the job fails: Postgres is unreachable
+    assert redis_conn.llen(BUFFER_KEY) == 1
+    monkeypatch.undo()
+    drain_deliveries()
+    assert count(db) == 1
+
+
+def test_reprocess_re_derives_the_same_events(client, db, redis_conn, settings):
+    signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses())
+    signed_post(
+        client,
+        "/webhooks/crm",
+        crm_event(
+            "whatsapp.message.sent", "wamid.OUT1", "+1 631 555 1234", NOW - 150, agent={"id": "a1"}
+        ),
+    )
+    signed_post(
+        client, "/webhooks/crm", crm_event("whatsapp.message.received", "wamid.C", "nope", NOW)
+    )
+    run_worker(redis_conn, settings)
+    query = (
+        "select event_id, event_name, user_id, occurred_at, properties from raw.events order by 1"
+    )
+    before = db.execute(query).fetchall()
+    quarantined = count(db, "raw.quarantine")
+    totals = reprocess(settings.database_url)
+    assert totals == {"deliveries": 3, "events": 6, "quarantine": 1}
+    assert db.execute(query).fetchall() == before
+    assert count(db, "raw.quarantine") == quarantined
