@@ -38,5 +38,7 @@ def serve(host: str, port: int, workers: int | None = None) -> None:
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,
+            # One shared control socket per user would collide between several services.
+            "control_socket_disable": True,
         }
     ).run()

@@ -92,7 +92,7 @@ def cmd_serve(args) -> int:
 def cmd_worker(args) -> int:
     from worker.runner import run_worker  # noqa: PLC0415
 
-    run_worker(_migrated_services(), burst=args.burst)
+    run_worker(_migrated_services(), burst=args.burst, log_level=args.log_level)
     return 0
 
 

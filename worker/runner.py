@@ -11,7 +11,7 @@ from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, drain_queue, sc
 log = logging.getLogger(__name__)
 
 
-def run_worker(settings: Settings, burst: bool = False) -> bool:
+def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO") -> bool:
     """Work the ingest queue; with ``burst``, until nothing is queued. True if any job ran.
 
     SimpleWorker runs jobs in-process: each job drains thousands of deliveries, so a fork per job
@@ -21,7 +21,7 @@ def run_worker(settings: Settings, burst: bool = False) -> bool:
     connection = redis.Redis.from_url(settings.redis_url)
     kick_if_pending(connection, settings.queue_name)
     worker = SimpleWorker([drain_queue(connection, settings.queue_name)], connection=connection)
-    return worker.work(burst=burst, with_scheduler=not burst, logging_level="INFO")
+    return worker.work(burst=burst, with_scheduler=not burst, logging_level=log_level)
 
 
 def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:

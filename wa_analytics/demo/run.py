@@ -1,0 +1,179 @@
+"""``wa-analytics demo``: the whole product end to end on generated traffic.
+
+Embedded (or configured) servers, the real ingest service under gunicorn, real RQ workers,
+signed HTTP deliveries, ``dbt build``, then the marts printed as tables.
+"""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import psycopg
+import redis
+
+from wa_analytics.database import migrate
+from wa_analytics.dbt import run_dbt
+from wa_analytics.demo.report import table
+from wa_analytics.demo.sender import send_all
+from wa_analytics.demo.traffic import generate_traffic
+from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
+from wa_analytics.runtime import ensure_services
+
+STEPS = 6
+MARTS = {
+    "response_times_daily": (
+        "Response times per day (seconds from a contact's first waiting message to the reply)",
+        "activity_date, responses, avg_response_seconds, median_response_seconds,"
+        " p90_response_seconds",
+    ),
+    "contact_growth_daily": (
+        "Contact growth per day",
+        "activity_date, new_contacts, cumulative_contacts, growth_rate",
+    ),
+}
+
+
+def step(number: int, text: str) -> None:
+    print(f"\n[{number}/{STEPS}] {text}", flush=True)
+
+
+def run_demo(args) -> int:
+    step(1, "Starting services (embedded PostgreSQL and Redis unless DATABASE_URL/REDIS_URL)")
+    settings = ensure_services()
+    migrate(settings.database_url)
+    # A demo run signs with secrets of its own unless the operator configured some.
+    for name in ("WHATSAPP_APP_SECRET", "CRM_WEBHOOK_SECRET", "WHATSAPP_VERIFY_TOKEN"):
+        os.environ.setdefault(name, secrets.token_hex(16))
+    print(f"  PostgreSQL: {_safe(settings.database_url)}\n  Redis:      {settings.redis_url}")
+
+    port = args.port or _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    step(2, f"Starting the ingest service (gunicorn) on {base_url} and two RQ workers")
+    processes = [
+        _spawn(["serve", "--host", "127.0.0.1", "--port", str(port)]),
+        _spawn(["worker"]),
+        _spawn(["worker"]),
+    ]
+    try:
+        _wait_ready(base_url, processes[0])
+        step(3, f"Generating {args.days} days of traffic from {args.contacts} contacts")
+        traffic = generate_traffic(seed=args.seed, contacts=args.contacts, days=args.days)
+        print("  " + ", ".join(f"{k}: {v}" for k, v in traffic.counts().items()))
+
+        step(4, f"Sending {len(traffic.deliveries)} signed webhooks over HTTP")
+        started = time.monotonic()
+        report = send_all(
+            base_url,
+            traffic.deliveries,
+            whatsapp_secret=os.environ["WHATSAPP_APP_SECRET"],
+            crm_secret=os.environ["CRM_WEBHOOK_SECRET"],
+            progress=_progress,
+        )
+        elapsed = time.monotonic() - started
+        print(f"\n  answers: {report.status_counts} in {elapsed:.1f}s")
+        stored = _wait_until_stored(settings)
+        print(f"  stored: {stored}")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+    step(5, f"dbt build (reporting_timezone = {args.timezone})")
+    build = run_dbt(
+        ["build", "--vars", f"{{reporting_timezone: {args.timezone}}}", "--quiet"], check=False
+    )
+    if build.returncode != 0:
+        print("dbt build failed; see the output above", file=sys.stderr)
+        return build.returncode
+
+    step(6, "The marts")
+    print_marts(settings.database_url)
+    print(
+        "\nExplore further: `wa-analytics dbt <command>` runs dbt on the same database;"
+        " `eval $(wa-analytics env)` exports its connection for psql or BI tools."
+    )
+    return 0
+
+
+def print_marts(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        for name, (title, columns) in MARTS.items():
+            rows = conn.execute(f"select {columns} from marts.{name} order by 1").fetchall()
+            print(table(title, [c.strip() for c in columns.split(",")], rows))
+        peaks = conn.execute(
+            """
+            select day_of_week, hour_of_day, sum(messages_received) as messages_received
+            from marts.hourly_traffic group by 1, 2 order by 3 desc, 1, 2
+            """
+        ).fetchall()
+        columns = ["day_of_week", "hour_of_day", "messages_received"]
+        title = "Peak hours (inbound messages by ISO weekday and hour, busiest first)"
+        print(table(title, columns, peaks, limit=10))
+
+
+def _spawn(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", *command],
+        env=os.environ.copy(),
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(base_url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the ingest service exited; see its output above")
+        try:
+            with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the ingest service did not become ready at {base_url}")
+
+
+def _wait_until_stored(settings, timeout: float = 300) -> dict:
+    """Wait until the queue is empty and the workers have committed everything."""
+    conn_redis = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pending = conn_redis.llen(BUFFER_KEY) + sum(
+            1 for _ in conn_redis.scan_iter(match=PROCESSING_PREFIX + "*")
+        )
+        if not pending:
+            break
+        time.sleep(0.2)
+    else:
+        raise RuntimeError("the workers did not drain the queue in time")
+    with psycopg.connect(settings.database_url) as conn:
+        return {
+            table_name: conn.execute(f"select count(*) from raw.{table_name}").fetchone()[0]
+            for table_name in ("deliveries", "events", "quarantine")
+        }
+
+
+def _progress(done: int, total: int) -> None:
+    if done == total or done % max(1, total // 20) == 0:
+        print(f"\r  sent {done}/{total}", end="", flush=True)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for printing."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: PLC0415
+
+    params = conninfo_to_dict(url)
+    if params.get("password"):
+        params["password"] = "***"
+    return make_conninfo(**params)
