@@ -134,6 +134,8 @@ def cmd_env(args) -> int:
     import os  # noqa: PLC0415
     import shlex  # noqa: PLC0415
 
+    # Its output is meant for `eval`: keep log lines out of it.
+    logging.getLogger().setLevel(logging.WARNING)
     _services()
     for key in ("DATABASE_URL", "REDIS_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD",
                 "PGDATABASE"):  # fmt: skip

@@ -1,0 +1,41 @@
+-- Every message of every contact, inbound and outbound, each once, with the time it counts at.
+with
+
+messages as (
+    select * from {{ ref('stg_whatsapp__messages') }}
+),
+
+outbound_messages as (
+    select * from {{ ref('int_outbound_messages_unioned') }}
+),
+
+inbound as (
+    select
+        message_id,
+        contact_id,
+        null as agent_id,
+        business_phone_number_id,
+        'inbound' as direction,
+        occurred_at
+    from messages
+    where direction = 'inbound'
+),
+
+outbound as (
+    select
+        message_id,
+        contact_id,
+        agent_id,
+        business_phone_number_id,
+        'outbound' as direction,
+        sent_at as occurred_at
+    from outbound_messages
+),
+
+final as (
+    select * from inbound
+    union all
+    select * from outbound
+)
+
+select * from final
