@@ -1,0 +1,154 @@
+"""The whole product as users meet it: signed HTTP webhooks to a real gunicorn service, real RQ
+worker processes, Postgres, then ``dbt build``; the marts must match an independent reference
+implementation of the metric definitions, in UTC and in non-UTC reporting time zones."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+
+import pytest
+import redis
+from helpers import TEST_SECRETS
+from reference_metrics import contact_growth_daily, hourly_traffic, response_times_daily
+
+from wa_analytics.dbt import run_dbt
+from wa_analytics.demo.sender import send_all
+from wa_analytics.demo.traffic import generate_traffic
+from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
+
+MARTS = {
+    "response_times_daily": (
+        response_times_daily,
+        ["activity_date", "responses", "avg_response_seconds", "median_response_seconds",
+         "p90_response_seconds"],
+    ),
+    "contact_growth_daily": (
+        contact_growth_daily,
+        ["activity_date", "new_contacts", "cumulative_contacts", "growth_rate"],
+    ),
+    "hourly_traffic": (
+        hourly_traffic,
+        ["activity_date", "hour_of_day", "day_of_week", "messages_received"],
+    ),
+}  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _cli(*args) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", *args],
+        env=os.environ.copy(),
+    )
+
+
+def _wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not become ready")
+
+
+def _wait_drained(redis_url: str, timeout: float = 120) -> None:
+    conn = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not conn.llen(BUFFER_KEY) and not list(conn.scan_iter(match=PROCESSING_PREFIX + "*")):
+            return
+        time.sleep(0.1)
+    raise AssertionError("workers did not drain the queue")
+
+
+@pytest.fixture(scope="module")
+def demo_traffic():
+    return generate_traffic(seed=11, contacts=80, days=4)
+
+
+@pytest.fixture
+def loaded(servers, db, redis_conn, demo_traffic):
+    """The demo's traffic sent through `wa-analytics serve` and two `wa-analytics worker`s."""
+    port = _free_port()
+    processes = [
+        _cli("serve", "--port", str(port), "--workers", "2"),
+        _cli("worker"),
+        _cli("worker"),
+    ]
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/readyz")
+        report = send_all(
+            f"http://127.0.0.1:{port}",
+            demo_traffic.deliveries,
+            whatsapp_secret=TEST_SECRETS["WHATSAPP_APP_SECRET"],
+            crm_secret=TEST_SECRETS["CRM_WEBHOOK_SECRET"],
+        )
+        _wait_drained(servers["redis_url"])
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+    return report
+
+
+def _mart_rows(db, name, columns):
+    rows = db.execute(f"select {', '.join(columns)} from marts.{name} order by 1, 2").fetchall()
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _normalise(rows, columns):
+    """Compare numbers to 6 decimal places: SQL numerics and Python floats round differently."""
+    out = []
+    for row in rows:
+        out.append(
+            {
+                c: round(float(row[c]), 6) if isinstance(row[c], float | Decimal) else row[c]
+                for c in columns
+            }
+        )
+    return sorted(out, key=lambda r: [str(r[c]) for c in columns[:2]])
+
+
+def test_every_acknowledged_delivery_is_stored_once(loaded, db, demo_traffic):
+    assert set(loaded.status_counts) == {200}
+    events = db.execute(
+        "select count(*) filter (where event_name <> 'status_updated'),"
+        " count(*) filter (where event_name = 'status_updated') from raw.events"
+    ).fetchone()
+    distinct_deliveries = len({d.body for d in demo_traffic.deliveries})
+    assert db.execute("select count(*) from raw.deliveries").fetchone()[0] == distinct_deliveries
+    assert db.execute("select count(*) from raw.quarantine").fetchone()[0] > 0
+    truth_statuses = {(s.message_id, s.status) for s in demo_traffic.truth.statuses}
+    assert events[1] == len(truth_statuses)
+    # Every inbound message, and every outbound one the CRM reported as sent, is one row.
+    inbound = [m for m in demo_traffic.truth.messages if m.direction == "inbound"]
+    stored_inbound = db.execute(
+        "select count(*) from raw.events where event_name = 'message_received'"
+    ).fetchone()[0]
+    assert stored_inbound == len(inbound)
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/Sao_Paulo", "Asia/Kolkata"])
+def test_marts_match_the_definitions(loaded, db, demo_traffic, timezone):
+    result = run_dbt(
+        ["build", "--vars", f"{{reporting_timezone: {timezone}}}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    for name, (reference, columns) in MARTS.items():
+        expected = reference(demo_traffic.truth, timezone)
+        actual = _mart_rows(db, name, columns)
+        assert actual, f"{name} is empty"
+        assert _normalise(actual, columns) == _normalise(expected, columns), name

@@ -1,0 +1,474 @@
+"""A deterministic, realistic stretch of WhatsApp traffic, as webhook deliveries plus the truth.
+
+Contacts in several countries write in bursts at their local busy hours; agents answer after
+seconds to hours (some in the same second, some never); businesses send templates nobody asked
+for; Meta reports statuses (some failed), batches items, retries deliveries and delivers some
+late; the CRM reports sends (with the agent) and echoes some inbound messages and statuses, with
+phone numbers written the way people write them. ``Traffic.truth`` is what the pipeline must end
+up with, whichever sources reported each fact: the basis of the end-to-end tests.
+"""
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import phonenumbers
+
+WHATSAPP_PATH = "/webhooks/whatsapp"
+CRM_PATH = "/webhooks/crm"
+BUSINESS = {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"}
+# (region, UTC offset in hours used for the contact's local busy hours)
+REGIONS = [("US", -5), ("GB", 0), ("BR", -3), ("IN", 5.5), ("DE", 1), ("MX", -6), ("ES", 1)]
+INBOUND_TYPES = [
+    ("text", 60),
+    ("image", 8),
+    ("audio", 6),
+    ("video", 2),
+    ("document", 3),
+    ("sticker", 4),
+    ("location", 2),
+    ("contacts", 1),
+    ("interactive", 5),
+    ("button", 4),
+    ("reaction", 3),
+    ("unsupported", 2),
+]
+# Local hours weighted like a support inbox: mornings, after lunch, evenings.
+HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 14, 20, 24, 22, 16, 18, 20, 20, 18, 14, 14, 16, 12, 8, 4, 2]
+FAILURES = [
+    (131026, "Message undeliverable"),
+    (131047, "Re-engagement message"),
+    (131049, "Meta chose not to deliver"),
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    path: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class TruthMessage:
+    message_id: str
+    user_id: str
+    direction: str
+    occurred_at: datetime
+    agent_id: str | None = None
+    message_type: str = "text"
+
+
+@dataclass(frozen=True)
+class TruthStatus:
+    message_id: str
+    status: str
+    occurred_at: datetime
+
+
+@dataclass
+class Truth:
+    messages: list[TruthMessage] = field(default_factory=list)
+    statuses: list[TruthStatus] = field(default_factory=list)
+
+
+@dataclass
+class Traffic:
+    deliveries: list[Delivery]
+    truth: Truth
+    stats: dict
+
+    def counts(self) -> dict:
+        return {"deliveries": len(self.deliveries), **self.stats}
+
+
+@dataclass
+class _Contact:
+    wa_id: str
+    e164: str
+    crm_phone: str
+    utc_offset: float
+    name: str
+
+
+@dataclass(order=True)
+class _Report:
+    """One webhook delivery waiting to be sent, ordered by when its sender would send it."""
+
+    send_at: datetime
+    seq: int
+    path: str = field(compare=False)
+    payload: dict = field(compare=False)
+
+
+class _Generator:
+    def __init__(self, seed: int, start: datetime, days: int, agents: int):
+        self.rng = random.Random(seed)
+        self.start, self.days = start, days
+        self.agents = [f"agent-{i + 1}" for i in range(agents)]
+        self.reports: list[_Report] = []
+        self.meta_items: list[tuple[datetime, str, dict, _Contact]] = []
+        self.outbound_reports: dict[str, list] = {}
+        self.messages: dict[str, TruthMessage] = {}
+        self.statuses: dict[tuple[str, str], TruthStatus] = {}
+        self.stats = {
+            "contacts": 0,
+            "inbound_messages": 0,
+            "replies": 0,
+            "template_sends": 0,
+            "statuses": 0,
+            "failed": 0,
+            "quarantined_items": 0,
+        }
+        self.seq = 0
+
+    # -- identities ------------------------------------------------------------------------
+    def contact(self, index: int) -> _Contact:
+        region, offset = REGIONS[index % len(REGIONS)]
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        while True:
+            national = str(example.national_number)
+            tail = f"{self.rng.randrange(10**4):04d}"
+            candidate = phonenumbers.PhoneNumber(
+                country_code=example.country_code, national_number=int(national[:-4] + tail)
+            )
+            if phonenumbers.is_valid_number(candidate):
+                break
+        e164 = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+        styles = [
+            phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
+            e164,
+            e164[1:],
+            "00" + e164[1:],
+            phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.RFC3966),
+        ]
+        return _Contact(e164[1:], e164, self.rng.choice(styles), offset, f"Contact {index}")
+
+    def message_id(self) -> str:
+        return f"wamid.HBgL{self.rng.getrandbits(96):024X}"
+
+    def local_time(self, contact: _Contact, day: int) -> datetime:
+        hour = self.rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
+        local = self.start + timedelta(days=day, hours=hour, seconds=self.rng.randrange(3600))
+        return local - timedelta(hours=contact.utc_offset)
+
+    # -- reports -----------------------------------------------------------------------------
+    def report(self, send_at: datetime, path: str, payload: dict) -> None:
+        self.seq += 1
+        self.reports.append(_Report(send_at, self.seq, path, payload))
+
+    def inbound(self, contact: _Contact, at: datetime) -> None:
+        message_type = self.rng.choices(*zip(*INBOUND_TYPES, strict=True))[0]
+        message_id = self.message_id()
+        self.messages[message_id] = TruthMessage(
+            message_id, contact.e164, "inbound", at, message_type=message_type
+        )
+        self.stats["inbound_messages"] += 1
+        self.meta_items.append(
+            (
+                at,
+                "messages",
+                _meta_message(message_id, contact, at, message_type, self.rng),
+                contact,
+            )
+        )
+        if self.rng.random() < 0.3:  # the CRM relays some inbound messages too
+            self.report(
+                at + timedelta(seconds=self.rng.randint(1, 20)),
+                CRM_PATH,
+                self.crm(
+                    contact,
+                    "whatsapp.message.received",
+                    message_id,
+                    at,
+                    text="Hi! Any news on my order?",
+                ),
+            )
+
+    def outbound(self, contact: _Contact, at: datetime, agent: str | None, template: bool) -> None:
+        message_id = self.message_id()
+        reported = []
+        if agent and self.rng.random() < 0.8:
+            # The CRM reports the send; otherwise the reply is known only from Meta's statuses.
+            reported.append(at)
+            self.report(
+                at + timedelta(seconds=self.rng.randint(0, 5)),
+                CRM_PATH,
+                self.crm(
+                    contact,
+                    "whatsapp.message.sent",
+                    message_id,
+                    at,
+                    agent=agent,
+                    text="Thanks for writing! Let me check that for you.",
+                ),
+            )
+        sent_at = at + timedelta(seconds=self.rng.randint(0, 3))
+        timeline = [("sent", sent_at)]
+        if self.rng.random() < 0.05:
+            timeline.append(("failed", sent_at + timedelta(seconds=self.rng.randint(1, 30))))
+            self.stats["failed"] += 1
+        else:
+            delivered = sent_at + timedelta(seconds=self.rng.randint(1, 20))
+            timeline.append(("delivered", delivered))
+            if self.rng.random() < 0.8:
+                timeline.append(
+                    ("read", delivered + timedelta(seconds=int(self.rng.lognormvariate(5, 1.5))))
+                )
+        if self.rng.random() < 0.1:
+            timeline = timeline[1:]  # Meta's "sent" notification never arrived
+        for name, when in timeline:
+            reported.append(when)
+            self.statuses[(message_id, name)] = TruthStatus(message_id, name, when)
+            self.stats["statuses"] += 1
+            self.meta_items.append(
+                (
+                    when,
+                    "statuses",
+                    _meta_status(message_id, contact, when, name, template, self.rng),
+                    contact,
+                )
+            )
+            if self.rng.random() < 0.2:  # the CRM echoes some statuses, with Meta's time
+                extra = {"status": name}
+                if name == "failed":
+                    extra["error"] = {"code": 131026, "title": "Message undeliverable"}
+                self.report(
+                    when + timedelta(seconds=self.rng.randint(1, 30)),
+                    CRM_PATH,
+                    self.crm(contact, "whatsapp.status.updated", message_id, when, **extra),
+                )
+        self.messages[message_id] = TruthMessage(
+            message_id, contact.e164, "outbound", min(reported), agent_id=agent
+        )
+
+    def crm(
+        self,
+        contact: _Contact,
+        event: str,
+        message_id: str,
+        at: datetime,
+        text: str = "",
+        agent: str | None = None,
+        **extra,
+    ) -> dict:
+        payload = {
+            "event": event,
+            "timestamp": self.crm_time(at),
+            "contact": {"phone": contact.crm_phone, "name": contact.name},
+            "message": {"id": message_id, "type": "text", "text": text or None, "media": None},
+        }
+        if agent:
+            payload["agent"] = {"id": agent, "name": agent.replace("-", " ").title()}
+        payload.update(extra)
+        return payload
+
+    def crm_time(self, at: datetime):
+        style = self.rng.randrange(4)
+        if style == 0:
+            return int(at.timestamp())
+        if style == 1:
+            return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        offset = timedelta(hours=self.rng.choice([-3, 5.5, 1]))
+        return at.astimezone(UTC).astimezone(_tz(offset)).isoformat()
+
+    # -- the story -----------------------------------------------------------------------------
+    def conversation(self, contact: _Contact, at: datetime) -> None:
+        for _ in range(self.rng.choice([1, 1, 1, 2, 2, 3])):
+            for burst_index in range(self.rng.choice([1, 1, 1, 2, 2, 3, 4])):  # a burst
+                if burst_index:
+                    at += timedelta(seconds=self.rng.randint(3, 90))
+                self.inbound(contact, at)
+            if self.rng.random() < 0.12:
+                return  # nobody answers: the wait stays open
+            # Some replies land in the same second as the message they answer.
+            delay = 0 if self.rng.random() < 0.05 else int(self.rng.lognormvariate(5.2, 1.4))
+            at += timedelta(seconds=delay)
+            agent = self.rng.choice(self.agents)
+            self.outbound(contact, at, agent, template=False)
+            self.stats["replies"] += 1
+            if self.rng.random() < 0.3:  # a follow-up from the agent answers nothing new
+                at += timedelta(seconds=self.rng.randint(5, 120))
+                self.outbound(contact, at, agent, template=False)
+            at += timedelta(seconds=self.rng.randint(30, 3 * 3600))
+
+    def build(self, contacts: int) -> Traffic:
+        for index in range(contacts):
+            contact = self.contact(index)
+            self.stats["contacts"] += 1
+            # More first contacts on later days: the base grows.
+            first_day = min(self.days - 1, int(self.rng.triangular(0, self.days, self.days)))
+            if self.rng.random() < 0.15:  # a template sent before the contact ever wrote
+                self.outbound(
+                    contact,
+                    self.local_time(contact, first_day) - timedelta(hours=2),
+                    None,
+                    template=True,
+                )
+                self.stats["template_sends"] += 1
+            for day in sorted(
+                {first_day}
+                | {self.rng.randrange(first_day, self.days) for _ in range(self.rng.randrange(3))}
+            ):
+                self.conversation(contact, self.local_time(contact, day))
+        for _ in range(max(1, contacts // 100)):
+            for phone in ("12345", "not-a-number"):
+                at = self.start + timedelta(days=self.rng.randrange(self.days), hours=12)
+                bad = _Contact("", "", phone, 0, "Nobody")
+                self.report(
+                    at,
+                    CRM_PATH,
+                    self.crm(bad, "whatsapp.message.received", self.message_id(), at, text="?"),
+                )
+                self.stats["quarantined_items"] += 1
+        self.batch_meta_items()
+        return Traffic(
+            self.order_deliveries(),
+            Truth(
+                sorted(self.messages.values(), key=lambda m: (m.occurred_at, m.message_id)),
+                sorted(
+                    self.statuses.values(), key=lambda s: (s.occurred_at, s.message_id, s.status)
+                ),
+            ),
+            self.stats,
+        )
+
+    def batch_meta_items(self) -> None:
+        """Meta sends most items alone but batches some: several items, changes or entries."""
+        items = sorted(self.meta_items, key=lambda item: (item[0], item[1]))
+        i = 0
+        while i < len(items):
+            size = 1 if self.rng.random() < 0.7 else self.rng.randint(2, 6)
+            group = items[i : i + size]
+            i += size
+            send_at = max(at for at, *_ in group) + timedelta(seconds=self.rng.randint(0, 3))
+            changes = []
+            for _, kind, item, contact in group:
+                value = {"messaging_product": "whatsapp", "metadata": BUSINESS, kind: [item]}
+                if kind == "messages":
+                    value["contacts"] = [
+                        {"profile": {"name": contact.name}, "wa_id": contact.wa_id}
+                    ]
+                if changes and self.rng.random() < 0.6:  # same change: append to its lists
+                    last = changes[-1]["value"]
+                    last.setdefault(kind, []).append(item)
+                    last.setdefault("contacts", []).extend(value.get("contacts", []))
+                else:
+                    changes.append({"field": "messages", "value": value})
+            entries = (
+                [{"id": "102290129340398", "changes": [c]} for c in changes]
+                if self.rng.random() < 0.3
+                else [{"id": "102290129340398", "changes": changes}]
+            )
+            self.report(
+                send_at, WHATSAPP_PATH, {"object": "whatsapp_business_account", "entry": entries}
+            )
+
+    def order_deliveries(self) -> list[Delivery]:
+        reports = sorted(self.reports)
+        deliveries = [Delivery(r.path, orjson.dumps(r.payload)) for r in reports]
+        # Late: some deliveries (yesterday's messages, early statuses) arrive after everything.
+        is_late = [self.rng.random() < 0.04 for _ in deliveries]
+        late = [d for d, flag in zip(deliveries, is_late, strict=True) if flag]
+        on_time = [d for d, flag in zip(deliveries, is_late, strict=True) if not flag]
+        # Retries: Meta and the CRM send some deliveries again, byte for byte.
+        retries = [d for d in deliveries if self.rng.random() < 0.06]
+        ordered = on_time[:]
+        for retry in retries:
+            ordered.insert(self.rng.randrange(len(ordered) + 1), retry)
+        self.stats["late_deliveries"] = len(late)
+        self.stats["duplicate_deliveries"] = len(retries)
+        return ordered + late
+
+
+def _tz(offset: timedelta):
+    from datetime import timezone  # noqa: PLC0415
+
+    return timezone(offset)
+
+
+def _meta_message(
+    message_id: str, contact: _Contact, at: datetime, message_type: str, rng: random.Random
+) -> dict:
+    content = {
+        "text": {
+            "body": rng.choice(
+                [
+                    "Hi! Is my order on its way?",
+                    "Olá, preciso de ajuda",
+                    "Do you open on Sunday?",
+                    "Thanks!",
+                ]
+            )
+        },
+        "image": {
+            "id": "1",
+            "mime_type": "image/jpeg",
+            "sha256": "abc",
+            "caption": "The box arrived damaged",
+        },
+        "audio": {"id": "2", "mime_type": "audio/ogg; codecs=opus", "voice": True},
+        "video": {"id": "3", "mime_type": "video/mp4"},
+        "document": {"id": "4", "mime_type": "application/pdf", "filename": "invoice.pdf"},
+        "sticker": {"id": "5", "mime_type": "image/webp", "animated": False},
+        "location": {"latitude": 40.7, "longitude": -73.9, "name": "Home", "address": "5th Ave"},
+        "contacts": [{"name": {"formatted_name": "Bob"}, "phones": [{"phone": "+1 555 0100"}]}],
+        "interactive": {
+            "type": "button_reply",
+            "button_reply": {"id": "track", "title": "Track my order"},
+        },
+        "button": {"text": "Talk to an agent", "payload": "AGENT"},
+        "reaction": {"message_id": "wamid.earlier", "emoji": "👍"},
+        "unsupported": None,
+    }[message_type]
+    message = {
+        "from": contact.wa_id,
+        "id": message_id,
+        "timestamp": str(int(at.timestamp())),
+        "type": message_type,
+    }
+    if content is None:
+        message["errors"] = [{"code": 131051, "title": "Message type unknown"}]
+    else:
+        message[message_type] = content
+    return message
+
+
+def _meta_status(
+    message_id: str, contact: _Contact, at: datetime, name: str, template: bool, rng: random.Random
+) -> dict:
+    status = {
+        "id": message_id,
+        "status": name,
+        "timestamp": str(int(at.timestamp())),
+        "recipient_id": contact.wa_id,
+    }
+    if name in ("sent", "delivered"):
+        category = "marketing" if template else "service"
+        status["conversation"] = {
+            "id": f"conv-{rng.getrandbits(32):08x}",
+            "origin": {"type": category},
+        }
+        status["pricing"] = {"billable": template, "pricing_model": "CBP", "category": category}
+    if name == "failed":
+        code, title = rng.choice(FAILURES)
+        status["errors"] = [{"code": code, "title": title}]
+    return status
+
+
+def default_start(days: int) -> datetime:
+    """Midnight UTC ``days`` days before today: the traffic ends about now."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
+
+
+def generate_traffic(
+    seed: int = 7,
+    contacts: int = 300,
+    days: int = 5,
+    start: datetime | None = None,
+    agents: int = 6,
+) -> Traffic:
+    """Deliveries in the order senders would send them (retries and late ones mixed in) and the
+    truth the pipeline must end up with. The same arguments give the same traffic."""
+    return _Generator(seed, start or default_start(days), days, agents).build(contacts)
