@@ -282,7 +282,7 @@ class _Generator:
             if self.rng.random() < 0.12:
                 return  # nobody answers: the wait stays open
             # Some replies land in the same second as the message they answer.
-            delay = 0 if self.rng.random() < 0.05 else int(self.rng.lognormvariate(5.2, 1.4))
+            delay = 0 if self.rng.random() < 0.1 else int(self.rng.lognormvariate(5.2, 1.4))
             at += timedelta(seconds=delay)
             agent = self.rng.choice(self.agents)
             self.outbound(contact, at, agent, template=False)
