@@ -25,7 +25,7 @@ class IngestServer(BaseApplication):
         return create_app()
 
 
-def serve(host: str, port: int, workers: int | None = None) -> None:
+def serve(host: str, port: int, workers: int | None = None, log_level: str = "info") -> None:
     IngestServer(
         {
             "bind": f"{host}:{port}",
@@ -35,6 +35,7 @@ def serve(host: str, port: int, workers: int | None = None) -> None:
             "preload_app": True,
             "accesslog": None,
             "errorlog": "-",
+            "loglevel": log_level.lower(),
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 5,

@@ -85,7 +85,7 @@ def cmd_serve(args) -> int:
     from ingest_service.server import serve  # noqa: PLC0415
 
     _migrated_services()
-    serve(args.host, args.port, args.workers)
+    serve(args.host, args.port, args.workers, args.log_level)
     return 0
 
 

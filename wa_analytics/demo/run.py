@@ -74,9 +74,13 @@ def run_demo(args) -> int:
             progress=_progress,
         )
         elapsed = time.monotonic() - started
-        print(f"\n  answers: {report.status_counts} in {elapsed:.1f}s")
+        answers = ", ".join(f"{n} x {status}" for status, n in report.status_counts.items())
+        print(f"\n  answers: {answers} in {elapsed:.1f}s ({report.retried} retries)")
         stored = _wait_until_stored(settings)
-        print(f"  stored: {stored}")
+        print(
+            f"  stored: {stored['deliveries']} distinct deliveries (retries are stored once),"
+            f" {stored['events']} events, {stored['quarantine']} quarantined items"
+        )
     finally:
         for process in processes:
             process.terminate()
@@ -107,7 +111,7 @@ def print_marts(database_url: str) -> None:
             print(table(title, [c.strip() for c in columns.split(",")], rows))
         peaks = conn.execute(
             """
-            select day_of_week, hour_of_day, sum(messages_received) as messages_received
+            select day_of_week, hour_of_day, sum(messages_received)::bigint as messages_received
             from marts.hourly_traffic group by 1, 2 order by 3 desc, 1, 2
             """
         ).fetchall()
@@ -165,8 +169,12 @@ def _wait_until_stored(settings, timeout: float = 300) -> dict:
 
 
 def _progress(done: int, total: int) -> None:
-    if done == total or done % max(1, total // 20) == 0:
-        print(f"\r  sent {done}/{total}", end="", flush=True)
+    """A counter that rewrites itself on a terminal and prints every quarter in a log."""
+    if sys.stdout.isatty():
+        if done == total or done % max(1, total // 50) == 0:
+            print(f"\r  sent {done}/{total}", end="", flush=True)
+    elif done == total or done % max(1, total // 4) == 0:
+        print(f"  sent {done}/{total}", flush=True)
 
 
 def _safe(url: str) -> str:
