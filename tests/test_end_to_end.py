@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
@@ -152,3 +153,29 @@ def test_marts_match_the_definitions(loaded, db, demo_traffic, timezone):
         actual = _mart_rows(db, name, columns)
         assert actual, f"{name} is empty"
         assert _normalise(actual, columns) == _normalise(expected, columns), name
+
+
+def test_delivery_marts_match_the_statuses_sent(loaded, db, demo_traffic):
+    result = run_dbt(["build"], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
+    statuses = defaultdict(set)
+    for s in demo_traffic.truth.statuses:
+        statuses[s.message_id].add(s.status)
+    outbound = [m for m in demo_traffic.truth.messages if m.direction == "outbound"]
+    expected = Counter(
+        "read" if "read" in statuses[m.message_id]
+        else "delivered" if "delivered" in statuses[m.message_id]
+        else "failed" if "failed" in statuses[m.message_id]
+        else "sent"
+        for m in outbound
+    )  # fmt: skip
+    actual = dict(
+        db.execute("select delivery_status, count(*) from marts.message_delivery group by 1")
+    )
+    assert actual == dict(expected)
+    sent_at = dict(db.execute("select message_id, sent_at from marts.message_delivery"))
+    assert all(sent_at[m.message_id] == m.occurred_at for m in outbound)
+    totals = db.execute(
+        "select sum(messages_sent), sum(messages_failed) from marts.delivery_daily"
+    ).fetchone()
+    assert totals == (len(outbound), expected["failed"])

@@ -19,7 +19,15 @@ def format_value(value: object) -> str:
 def table(title: str, columns: list[str], rows: list[tuple], limit: int | None = None) -> str:
     """A plain-text table with a title; numbers right-aligned; ``limit`` rows, then a count."""
     shown = rows if limit is None else rows[:limit]
-    cells = [[format_value(v) for v in row] for row in shown]
+    # Codes and ids are labels, not quantities: no thousands separators.
+    labels = [c.endswith(("_code", "_id")) for c in columns]
+    cells = [
+        [
+            str(v) if label and v is not None else format_value(v)
+            for v, label in zip(row, labels, strict=True)
+        ]
+        for row in shown
+    ]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     numeric = [all(isinstance(row[i], int | float | Decimal) or row[i] is None for row in shown)
                for i in range(len(columns))]  # fmt: skip

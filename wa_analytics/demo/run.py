@@ -24,17 +24,69 @@ from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
 from wa_analytics.runtime import ensure_services
 
 STEPS = 6
-MARTS = {
-    "response_times_daily": (
+# (title, query) for each table the demo prints; every figure comes from a mart.
+REPORTS = [
+    (
         "Response times per day (seconds from a contact's first waiting message to the reply)",
-        "activity_date, responses, avg_response_seconds, median_response_seconds,"
-        " p90_response_seconds",
+        """
+        select activity_date, responses, median_response_seconds, p90_response_seconds,
+            first_responses, median_first_response_seconds
+        from marts.response_times_daily order by activity_date
+        """,
     ),
-    "contact_growth_daily": (
+    (
         "Contact growth per day",
-        "activity_date, new_contacts, cumulative_contacts, growth_rate",
+        """
+        select activity_date, new_contacts, cumulative_contacts, growth_rate
+        from marts.contact_growth_daily order by activity_date
+        """,
     ),
-}
+    (
+        "Peak hours (inbound messages by ISO weekday and hour, busiest first)",
+        """
+        select day_of_week, hour_of_day, sum(messages_received)::bigint as messages_received
+        from marts.hourly_traffic group by 1, 2 order by 3 desc, 1, 2 limit 10
+        """,
+    ),
+    (
+        "Delivery per day (outbound messages by the day they were sent)",
+        """
+        select activity_date, messages_sent, messages_delivered, messages_read, messages_failed,
+            delivery_rate, read_rate
+        from marts.delivery_daily order by activity_date
+        """,
+    ),
+    (
+        "Failures by error code",
+        """
+        select error_code, max(error_title) as error_title, sum(failures)::bigint as failures
+        from marts.delivery_failures_daily group by error_code order by failures desc
+        """,
+    ),
+    (
+        "Agents over the whole period (unattributed: replies known only from Meta's statuses)",
+        """
+        select coalesce(agent_id, 'unattributed') as agent_id, count(*) as responses,
+            count(*) filter (where is_first_response) as first_responses,
+            percentile_cont(0.5) within group (order by response_seconds)
+                as median_response_seconds,
+            percentile_cont(0.9) within group (order by response_seconds)
+                as p90_response_seconds
+        from marts.responses group by 1 order by responses desc
+        """,
+    ),
+    (
+        "Conversations (24-hour service windows)",
+        """
+        select opened_date, count(*) as conversations,
+            count(*) filter (where is_answered) as answered,
+            count(*) filter (where is_expired_unanswered) as expired_unanswered,
+            percentile_cont(0.5) within group (order by first_response_seconds)
+                as median_first_response_seconds
+        from marts.conversations group by opened_date order by opened_date
+        """,
+    ),
+]
 
 
 def step(number: int, text: str) -> None:
@@ -106,18 +158,10 @@ def run_demo(args) -> int:
 
 def print_marts(database_url: str) -> None:
     with psycopg.connect(database_url) as conn:
-        for name, (title, columns) in MARTS.items():
-            rows = conn.execute(f"select {columns} from marts.{name} order by 1").fetchall()
-            print(table(title, [c.strip() for c in columns.split(",")], rows))
-        peaks = conn.execute(
-            """
-            select day_of_week, hour_of_day, sum(messages_received)::bigint as messages_received
-            from marts.hourly_traffic group by 1, 2 order by 3 desc, 1, 2
-            """
-        ).fetchall()
-        columns = ["day_of_week", "hour_of_day", "messages_received"]
-        title = "Peak hours (inbound messages by ISO weekday and hour, busiest first)"
-        print(table(title, columns, peaks, limit=10))
+        for title, query in REPORTS:
+            cursor = conn.execute(query)
+            columns = [column.name for column in cursor.description]
+            print(table(title, columns, cursor.fetchall()))
 
 
 def _spawn(command: list[str]) -> subprocess.Popen:

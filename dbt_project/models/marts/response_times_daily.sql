@@ -1,16 +1,9 @@
--- How fast contacts get an answer: answered waits by the local day the wait started.
+-- How fast contacts get an answer: answered waits by the local day the wait started, with the
+-- conversations' first responses beside every response.
 with
 
-waits as (
-    select * from {{ ref('int_waits_paired') }}
-),
-
 responses as (
-    select
-        {{ to_reporting_time('waiting_since') }}::date as activity_date,
-        response_seconds
-    from waits
-    where is_answered
+    select * from {{ ref('responses') }}
 ),
 
 final as (
@@ -21,7 +14,18 @@ final as (
         percentile_cont(0.5) within group (
             order by response_seconds
         ) as median_response_seconds,
-        percentile_cont(0.9) within group (order by response_seconds) as p90_response_seconds
+        percentile_cont(0.9) within group (order by response_seconds) as p90_response_seconds,
+        percentile_cont(0.95) within group (order by response_seconds) as p95_response_seconds,
+        count(*) filter (where is_first_response) as first_responses,
+        avg(response_seconds) filter (
+            where is_first_response
+        ) as avg_first_response_seconds,
+        percentile_cont(0.5) within group (
+            order by response_seconds
+        ) filter (where is_first_response) as median_first_response_seconds,
+        percentile_cont(0.9) within group (
+            order by response_seconds
+        ) filter (where is_first_response) as p90_first_response_seconds
     from responses
     group by activity_date
 )
