@@ -24,7 +24,14 @@ final as (
         ) as avg_first_response_seconds,
         percentile_cont(0.5) within group (
             order by response_seconds
-        ) filter (where is_first_response) as median_first_response_seconds
+        ) filter (where is_first_response) as median_first_response_seconds,
+        avg(business_response_seconds) as avg_business_response_seconds,
+        percentile_cont(0.5) within group (
+            order by business_response_seconds
+        ) as median_business_response_seconds,
+        percentile_cont(0.9) within group (
+            order by business_response_seconds
+        ) as p90_business_response_seconds
     from responses
     group by coalesce(agent_id, 'unattributed'), responded_date
 )

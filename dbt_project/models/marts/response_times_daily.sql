@@ -1,5 +1,5 @@
 -- How fast contacts get an answer: answered waits by the local day the wait started, with the
--- conversations' first responses beside every response.
+-- conversations' first responses and the time counted in opening hours only beside them.
 with
 
 responses as (
@@ -25,7 +25,17 @@ final as (
         ) filter (where is_first_response) as median_first_response_seconds,
         percentile_cont(0.9) within group (
             order by response_seconds
-        ) filter (where is_first_response) as p90_first_response_seconds
+        ) filter (where is_first_response) as p90_first_response_seconds,
+        avg(business_response_seconds) as avg_business_response_seconds,
+        percentile_cont(0.5) within group (
+            order by business_response_seconds
+        ) as median_business_response_seconds,
+        percentile_cont(0.9) within group (
+            order by business_response_seconds
+        ) as p90_business_response_seconds,
+        percentile_cont(0.5) within group (
+            order by business_response_seconds
+        ) filter (where is_first_response) as median_first_business_response_seconds
     from responses
     group by activity_date
 )
