@@ -1,9 +1,29 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 -- One row per WhatsApp customer-service conversation (24-hour window after the contact's
 -- latest inbound message), with its first response.
 with
 
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
+),
+
+contact_loads as (
+    {{ contact_loads() }}
+),
+
+with_loads as (
+    select
+        conversations.*,
+        contact_loads.loaded_at
+    from conversations
+    inner join contact_loads
+        on conversations.contact_id = contact_loads.contact_id
 ),
 
 final as (
@@ -23,8 +43,9 @@ final as (
         opened_at,
         last_message_at,
         first_response_at,
-        closed_at
-    from conversations
+        closed_at,
+        loaded_at
+    from with_loads
 )
 
 select * from final

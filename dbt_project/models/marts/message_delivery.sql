@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 -- One row per outbound message: what happened to it, as a one-way state machine
 -- (sent -> delivered -> read; failed is final). Built from which statuses exist and when they
 -- happened, never from the order they arrived in, so a late older status moves nothing back.
@@ -9,6 +16,10 @@ outbound_messages as (
 
 statuses as (
     select * from {{ ref('int_message_statuses_pivoted') }}
+),
+
+contact_loads as (
+    {{ contact_loads() }}
 ),
 
 joined as (
@@ -35,8 +46,11 @@ joined as (
                 'infinity'::timestamptz
             ),
             false
-        ) as is_failed
+        ) as is_failed,
+        contact_loads.loaded_at
     from outbound_messages
+    inner join contact_loads
+        on outbound_messages.contact_id = contact_loads.contact_id
     left join statuses
         on outbound_messages.message_id = statuses.message_id
 ),
@@ -71,7 +85,8 @@ final as (
         sent_at,
         case when not is_failed then reached_delivered_at end as delivered_at,
         case when not is_failed then read_status_at end as read_at,
-        case when is_failed then failed_status_at end as failed_at
+        case when is_failed then failed_status_at end as failed_at,
+        loaded_at
     from joined
 )
 

@@ -1,3 +1,10 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 -- One row per answered wait: who answered whom, how long the contact waited (in all and in the
 -- business number's opening hours), and whether it was its conversation's first response.
 with
@@ -12,6 +19,11 @@ conversations as (
 
 open_intervals as (
     select * from {{ ref('int_business_hours_expanded') }}
+),
+
+-- When the latest event behind each contact's rows was loaded: the incremental watermark.
+contact_loads as (
+    {{ contact_loads() }}
 ),
 
 answered as (
@@ -29,6 +41,8 @@ answered as (
         waits.waiting_since,
         waits.responded_at
     from waits
+    inner join contact_loads
+        on waits.contact_id = contact_loads.contact_id
     left join conversations
         on
             waits.contact_id = conversations.contact_id
@@ -91,10 +105,13 @@ final as (
         {{ to_reporting_time('answered.waiting_since') }}::date as activity_date,
         {{ to_reporting_time('answered.responded_at') }}::date as responded_date,
         answered.waiting_since,
-        answered.responded_at
+        answered.responded_at,
+        contact_loads.loaded_at
     from answered
     inner join open_time
         on answered.response_message_id = open_time.response_message_id
+    inner join contact_loads
+        on answered.contact_id = contact_loads.contact_id
 )
 
 select * from final

@@ -1,0 +1,26 @@
+{#- Contacts with events that arrived since the last build of {{ this }} (less the lookback
+    window, var incremental_lookback_hours, which covers batches committed out of order). Late
+    and out-of-order events arrive with a new loaded_at, however old their occurred_at, so every
+    contact whose history changed is recomputed in full. -#}
+{% macro touched_contacts() %}
+    select distinct events.user_id as contact_id
+    from {{ source('whatsapp', 'events') }} as events
+    where events.loaded_at > (
+        select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
+        from {{ this }} as built
+    ) - interval '{{ var("incremental_lookback_hours") }} hours'
+{% endmacro %}
+
+{#- When the latest event of each contact was loaded (only touched contacts in incremental
+    runs): joined into incremental marts, it limits them to those contacts and is the
+    watermark the next run starts from. -#}
+{% macro contact_loads() %}
+    select
+        user_id as contact_id,
+        max(loaded_at) as loaded_at
+    from {{ source('whatsapp', 'events') }}
+    {% if is_incremental() %}
+        where user_id in ({{ touched_contacts() }})
+    {% endif %}
+    group by user_id
+{% endmacro %}
