@@ -250,3 +250,42 @@ def test_reprocess_re_derives_the_same_events(client, db, redis_conn, settings):
     assert totals == {"deliveries": 3, "events": 6, "quarantine": 1}
     assert db.execute(query).fetchall() == before
     assert count(db, "raw.quarantine") == quarantined
+
+
+def test_opt_in_pseudonymisation_stores_no_number(client, db, redis_conn, settings, monkeypatch):
+    """With WA_PHONE_HASH_KEY set, every source's number becomes the same keyed hash, and no
+    table holds the number, not even the stored delivery or a quarantined item."""
+    monkeypatch.setenv("WA_PHONE_HASH_KEY", "a-secret-key")
+    signed_post(client, "/webhooks/whatsapp", three_messages_two_statuses())
+    sent = crm_event(
+        "whatsapp.message.sent", "wamid.OUT1", "+1 (631) 555-1234", NOW - 150, agent={"id": "a1"}
+    )
+    signed_post(client, "/webhooks/crm", sent)
+    signed_post(
+        client,
+        "/webhooks/crm",
+        crm_event("whatsapp.message.received", "wamid.Q", "631-555-9876", NOW),
+    )
+    run_worker(redis_conn, settings)
+    users = {row[0] for row in db.execute("select distinct user_id from raw.events")}
+    assert len(users) == 2 and all(u.startswith("h:") and len(u) == 66 for u in users)
+    assert (
+        count(
+            db,
+            where="event_name = 'message_sent' and user_id = (select user_id from raw.events where message_id = 'wamid.IN1')",
+        )
+        == 1
+    )
+    everything = " ".join(
+        str(row)
+        for table in ("raw.events", "raw.deliveries", "raw.quarantine")
+        for row in db.execute(f"select * from {table}").fetchall()
+    )
+    for number in ("16315551234", "6315551234", "447700900123", "555-9876", "5559876", "555-1234"):
+        assert number not in everything
+    [reason] = db.execute("select reason from raw.quarantine").fetchone()
+    assert "no country code" in reason
+    before = db.execute("select event_id, user_id from raw.events order by 1").fetchall()
+    reprocess(settings.database_url)
+    assert db.execute("select event_id, user_id from raw.events order by 1").fetchall() == before
+    assert count(db, "raw.quarantine") == 1

@@ -106,10 +106,11 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_reprocess(args) -> int:
+    from worker.phones import PhoneRules  # noqa: PLC0415
     from worker.reprocess import reprocess  # noqa: PLC0415
 
     settings = _migrated_services()
-    totals = reprocess(settings.database_url, settings.default_phone_region)
+    totals = reprocess(settings.database_url, PhoneRules.from_settings(settings))
     print(
         f"re-derived {totals['events']} events and {totals['quarantine']} quarantined items "
         f"from {totals['deliveries']} deliveries"

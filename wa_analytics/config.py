@@ -23,6 +23,7 @@ class Settings:
     batch_size: int
     redis_timeout_seconds: float
     default_phone_region: str | None
+    phone_hash_key: str | None
 
     @property
     def is_production(self) -> bool:
@@ -55,4 +56,6 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),
         # Only for CRM numbers written without a country code; unset means "quarantine them".
         default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,
+        # Opt-in: store a keyed hash of every number instead of the number (same key everywhere).
+        phone_hash_key=env.get("WA_PHONE_HASH_KEY") or None,
     )

@@ -19,6 +19,7 @@ from wa_analytics.queueing import (
     redis_client,
     schedule_drain,
 )
+from worker.phones import PhoneRules
 from worker.processing import build_batch
 from worker.store import write_batch
 
@@ -77,7 +78,7 @@ def drain_deliveries() -> dict[str, int]:
             conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
             try:
                 batch = build_batch(
-                    (Envelope.decode(item) for item in raw), settings.default_phone_region
+                    (Envelope.decode(item) for item in raw), PhoneRules.from_settings(settings)
                 )
                 added = write_batch(conn, batch)
             except Exception:

@@ -1,15 +1,57 @@
 """Identity resolution: every way a contact's number is written gives one E.164 ``user_id``."""
 
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
 
 from worker.parsing.errors import ParseError
 
+PSEUDONYM = re.compile(r"h:[0-9a-f]{64}")
+# What a stored delivery holds in place of a number that did not parse (with hashing on).
+UNPARSEABLE_PREFIX = "unparseable:"
+
+
+@dataclass(frozen=True)
+class PhoneRules:
+    """How numbers become user ids: the region for numbers without a country code, and the
+    key of the opt-in pseudonymisation (WA_PHONE_HASH_KEY)."""
+
+    default_region: str | None = None
+    hash_key: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> "PhoneRules":
+        return cls(settings.default_phone_region, settings.phone_hash_key)
+
+
+def pseudonymise(user_id: str, key: str) -> str:
+    """A keyed hash of an E.164 number: the same on every source, so identities still join,
+    and useless without the key."""
+    if PSEUDONYM.fullmatch(user_id):
+        return user_id
+    return "h:" + hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def _already_resolved(value: object) -> str | None:
+    """A pseudonym stored in place of a number resolves to itself; a stored parse failure
+    fails again with its reason."""
+    text = str(value)
+    if PSEUDONYM.fullmatch(text):
+        return text
+    if text.startswith(UNPARSEABLE_PREFIX):
+        raise ParseError(text.removeprefix(UNPARSEABLE_PREFIX))
+    return None
+
 
 @lru_cache(maxsize=65536)
 def whatsapp_id_to_e164(wa_id: str) -> str:
     """Meta's ``wa_id`` / ``from`` / ``recipient_id``: international digits without '+'."""
+    if resolved := _already_resolved(wa_id):
+        return resolved
     digits = str(wa_id).strip().removeprefix("+")
     if not digits.isdigit():
         raise ParseError(f"WhatsApp id {_mask(wa_id)} is not all digits")
@@ -24,6 +66,8 @@ def crm_phone_to_e164(phone: str, default_region: str | None = None) -> str:
     numbers (international, no '+'). A formatted number without a country code needs
     ``default_region`` (WA_DEFAULT_PHONE_REGION); without one it is refused, not guessed.
     """
+    if resolved := _already_resolved(phone):
+        return resolved
     text = str(phone).strip()
     if text.lower().startswith("tel:"):
         text = text[4:]

@@ -12,7 +12,8 @@ from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
 from worker.parsing.event import Event, Rejected
 from worker.parsing.whatsapp import parse_notification
-from worker.redact import redact_crm, redact_whatsapp
+from worker.phones import PhoneRules, pseudonymise
+from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
 
 
 @dataclass
@@ -47,17 +48,17 @@ class Batch:
         )
 
 
-def build_batch(envelopes: Iterable[Envelope], default_region: str | None = None) -> Batch:
+def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) -> Batch:
     batch = Batch()
     for envelope in envelopes:
         if envelope.delivery_id in batch._delivery_ids:
             continue  # the same delivery twice in one batch: a sender's retry
         batch._delivery_ids.add(envelope.delivery_id)
-        add_delivery(batch, envelope, default_region)
+        add_delivery(batch, envelope, rules or PhoneRules())
     return batch
 
 
-def add_delivery(batch: Batch, envelope: Envelope, default_region: str | None) -> None:
+def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     received_at = datetime.fromtimestamp(envelope.received_at, UTC)
     source, delivery_id = envelope.source, envelope.delivery_id
     try:
@@ -73,8 +74,11 @@ def add_delivery(batch: Batch, envelope: Envelope, default_region: str | None) -
         )
         return
     stored = redact_whatsapp(payload) if source == "whatsapp" else redact_crm(payload)
+    if rules.hash_key:
+        # With pseudonymisation on, no number is stored anywhere, the raw delivery included.
+        stored = pseudonymise_phones(stored, source, rules)
     batch.deliveries.append((delivery_id, source, received_at, orjson.dumps(stored).decode()))
-    add_derived(batch, delivery_id, source, received_at, stored, default_region)
+    add_derived(batch, delivery_id, source, received_at, stored, rules)
 
 
 def add_derived(
@@ -83,16 +87,18 @@ def add_derived(
     source: str,
     received_at: datetime,
     stored: dict,
-    default_region: str | None,
+    rules: PhoneRules,
 ) -> None:
     """Add the events and rejections derived from one stored (redacted) delivery."""
-    for outcome in derive(source, stored, received_at, default_region):
+    for outcome in derive(source, stored, received_at, rules.default_region):
         if isinstance(outcome, Rejected):
             item = orjson.dumps(outcome.item, default=str).decode()
             batch.quarantine.append(
                 (delivery_id, source, received_at, outcome.reason, item, outcome.path)
             )
         else:
+            if rules.hash_key:
+                outcome.user_id = pseudonymise(outcome.user_id, rules.hash_key)
             batch.add_event(enrich(outcome), delivery_id, source, received_at)
 
 

@@ -7,6 +7,15 @@ parsers read as a text of length n, so re-deriving gives the same ``content_leng
 
 from copy import deepcopy
 
+from worker.parsing.errors import ParseError
+from worker.phones import (
+    UNPARSEABLE_PREFIX,
+    PhoneRules,
+    crm_phone_to_e164,
+    pseudonymise,
+    whatsapp_id_to_e164,
+)
+
 # Keys inside a message's content that are identifiers or structure, not what a person wrote.
 STRUCTURAL_KEYS = frozenset(
     {"id", "type", "mime_type", "sha256", "animated", "voice", "message_id", "filename_length"}
@@ -73,3 +82,35 @@ def _redact_content(value: object) -> object:
 
 def _dicts(value: object) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
+    """Replace every contact number in a (redacted) delivery by its keyed hash, or by the reason
+    it does not parse, so that re-deriving gives the same user ids and the same quarantine."""
+    if source == "crm":
+        contact = stored.get("contact")
+        if isinstance(contact, dict) and "phone" in contact:
+            contact["phone"] = _pseudonym(contact["phone"], rules, crm=True)
+        return stored
+    for entry in _dicts(stored.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            if not isinstance(value, dict):
+                continue
+            for key, field in (("messages", "from"), ("statuses", "recipient_id"),
+                               ("contacts", "wa_id")):  # fmt: skip
+                for item in _dicts(value.get(key)):
+                    if field in item:
+                        item[field] = _pseudonym(item[field], rules, crm=False)
+    return stored
+
+
+def _pseudonym(number: object, rules: PhoneRules, crm: bool) -> str:
+    try:
+        if crm:
+            e164 = crm_phone_to_e164(number, rules.default_region)
+        else:
+            e164 = whatsapp_id_to_e164(number)
+    except ParseError as exc:
+        return UNPARSEABLE_PREFIX + str(exc)
+    return pseudonymise(e164, rules.hash_key)

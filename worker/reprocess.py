@@ -5,13 +5,14 @@ import logging
 import orjson
 
 from wa_analytics import database
+from worker.phones import PhoneRules
 from worker.processing import Batch, add_derived
 from worker.store import write_batch
 
 log = logging.getLogger(__name__)
 
 
-def reprocess(database_url: str, default_region: str | None = None, chunk: int = 5000) -> dict:
+def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5000) -> dict:
     """Replace ``raw.events`` and ``raw.quarantine`` with what the current parsers derive.
 
     Deliveries are replayed in arrival order, so where two sources report the same fact the one
@@ -31,7 +32,12 @@ def reprocess(database_url: str, default_region: str | None = None, chunk: int =
                 batch = Batch()
                 for delivery_id, source, received_at, body in rows:
                     add_derived(
-                        batch, delivery_id, source, received_at, orjson.loads(body), default_region
+                        batch,
+                        delivery_id,
+                        source,
+                        received_at,
+                        orjson.loads(body),
+                        rules or PhoneRules(),
                     )
                 added = write_batch(conn, batch)
                 totals["deliveries"] += len(rows)
