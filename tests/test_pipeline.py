@@ -1,13 +1,27 @@
 """From a signed HTTP POST to rows in raw.events, through Redis and a real RQ worker."""
 
 import time
+import uuid
 
 import orjson
 from helpers import cloud_api_delivery, crm_event, run_worker, signed_post, status, text_message
 
-from wa_analytics.queueing import BUFFER_KEY, DRAIN_FLAG, PROCESSING_PREFIX, Envelope
+from wa_analytics import database
+from wa_analytics.bench.workload import campaign
+from wa_analytics.queueing import (
+    BUFFER_KEY,
+    DRAIN_FLAG,
+    PROCESSING_PREFIX,
+    Envelope,
+    delivery_id_for,
+    push_delivery,
+)
+from worker import store
 from worker.jobs import LEASE_SECONDS, drain_deliveries
+from worker.parsing.event import EVENT_NAMESPACE
+from worker.processing import build_batch
 from worker.reprocess import reprocess
+from worker.store import write_batch
 
 NOW = int(time.time())
 WA_ID = "16315551234"
@@ -289,3 +303,67 @@ def test_opt_in_pseudonymisation_stores_no_number(client, db, redis_conn, settin
     reprocess(settings.database_url)
     assert db.execute("select event_id, user_id from raw.events order by 1").fetchall() == before
     assert count(db, "raw.quarantine") == 1
+
+
+def test_a_backlog_is_drained_by_helper_processes_exactly_once(db, redis_conn, monkeypatch):
+    """A campaign's burst: the drain forks helpers; every event is stored once, nothing is left
+    claimed, and retried deliveries and a status that both sources report add nothing."""
+    monkeypatch.setenv("WA_BATCH_SIZE", "200")
+    monkeypatch.setenv("WA_DRAIN_PROCESSES", "3")
+    bodies = list(campaign(3000, seed=5))
+    for body in bodies + bodies[:400]:
+        push_delivery(redis_conn, "unused-queue", "whatsapp", body)
+    totals = drain_deliveries()
+    assert count(db) == 3000 and count(db, "raw.deliveries") == 3000
+    assert totals["events"] == 3000 and totals["batches"] >= 17 and totals["helpers"] == 2
+    assert redis_conn.llen(BUFFER_KEY) == 0
+    assert not list(redis_conn.scan_iter(match=PROCESSING_PREFIX + "*"))
+    # Stored events carry the same ids a fresh uuid5 gives (ids are computed without uuid).
+    row = db.execute("select event_id, event_name, message_id, status from raw.events limit 1")
+    event_id, name, message_id, state = row.fetchone()
+    assert event_id == uuid.uuid5(EVENT_NAMESPACE, f"{name}|{message_id}|{state or ''}")
+
+
+def test_a_batch_racing_another_writer_takes_the_merge_path(db, settings):
+    """Rows stored by someone else after the batch was built: the fast COPY is refused by the
+    unique keys and the batch is merged instead, adding only what is new."""
+    envelopes = [
+        Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
+        for body in campaign(50, seed=9)
+    ]
+    batch = build_batch(envelopes)
+    with database.connect(settings.database_url) as conn:
+        assert write_batch(conn, build_batch(envelopes[:20]))["events"] == 20
+        # Hide the stored rows from the pre-check, as a concurrent commit would.
+        original = store._stored_keys
+        store._stored_keys = lambda *args: set()
+        try:
+            added = write_batch(conn, batch)
+        finally:
+            store._stored_keys = original
+    assert added == {"deliveries": 30, "events": 30, "quarantine": 0}
+    assert count(db) == 50
+
+
+def test_nul_characters_cannot_poison_a_batch(client, db, redis_conn, settings):
+    """PostgreSQL cannot store NUL; a delivery holding one is stored with it replaced."""
+    delivery = cloud_api_delivery([text_message("wamid.N\u0000UL", WA_ID, NOW, "a\u0000b")])
+    signed_post(client, "/webhooks/whatsapp", delivery)
+    signed_post(
+        client, "/webhooks/whatsapp", cloud_api_delivery([text_message("wamid.OK", WA_ID, NOW)])
+    )
+    run_worker(redis_conn, settings)
+    ids = {row[0] for row in db.execute("select message_id from raw.events")}
+    assert ids == {"wamid.N\ufffdUL", "wamid.OK"}
+    [length] = db.execute(
+        "select properties->>'content_length' from raw.events where message_id <> 'wamid.OK'"
+    ).fetchone()
+    assert length == "3"
+
+
+def test_a_status_delivery_is_kept_as_received(client, db, redis_conn, settings):
+    delivery = cloud_api_delivery(statuses=[status("wamid.S", WA_ID, NOW, "read")])
+    signed_post(client, "/webhooks/whatsapp", delivery)
+    run_worker(redis_conn, settings)
+    [body] = db.execute("select body from raw.deliveries").fetchone()
+    assert body == delivery

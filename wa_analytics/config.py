@@ -21,6 +21,7 @@ class Settings:
     max_body_bytes: int
     queue_name: str
     batch_size: int
+    drain_processes: int
     redis_timeout_seconds: float
     default_phone_region: str | None
     phone_hash_key: str | None
@@ -53,6 +54,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_body_bytes=int(env.get("WA_MAX_BODY_BYTES", 3 * MIB)),
         queue_name=env.get("WA_QUEUE", "wa-ingest"),
         batch_size=int(env.get("WA_BATCH_SIZE", 1000)),
+        # Processes one drain job uses on a backlog (each parses and COPYs on its own).
+        drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
         redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),
         # Only for CRM numbers written without a country code; unset means "quarantine them".
         default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,

@@ -1,14 +1,18 @@
 """RQ jobs. Plain module-level functions, enqueued by dotted path (``worker.jobs.<name>``)."""
 
 import logging
+import multiprocessing
+import signal
 import time
 import uuid
+from collections import Counter
+from multiprocessing.connection import Connection
 
 import redis
 from rq import get_current_job
 
 from wa_analytics import database
-from wa_analytics.config import load_settings
+from wa_analytics.config import Settings, load_settings
 from wa_analytics.queueing import (
     BUFFER_KEY,
     DRAIN_FLAG,
@@ -30,6 +34,9 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 90
 # A drain job hands over to a fresh job after this long, so it never meets RQ's job timeout.
 MAX_JOB_SECONDS = 120
+
+# Helpers share the parent's loaded modules and settings; they use no inherited connection.
+FORK = multiprocessing.get_context("fork")
 
 # Atomically move up to ARGV[1] deliveries from the buffer to this job's processing list and
 # (re)take the lease: a crash at any point leaves every delivery in one of the two lists.
@@ -56,43 +63,109 @@ return #items
 
 
 def drain_deliveries() -> dict[str, int]:
-    """Store everything queued, in batches of ``WA_BATCH_SIZE`` deliveries; one COPY per batch."""
+    """Store everything queued, in batches of ``WA_BATCH_SIZE`` deliveries; one COPY per batch.
+
+    On a backlog (a campaign's burst of statuses) the job forks helpers, up to
+    ``WA_DRAIN_PROCESSES`` in all, each claiming and storing batches on its own: parsing is
+    Python and holds one core, so one process cannot keep Postgres and the other cores busy.
+    """
     settings = load_settings()
     conn_redis = redis_client(settings.redis_url, timeout=30)
     job = get_current_job()
     owner = job.id if job else uuid.uuid4().hex
-    processing, lease = PROCESSING_PREFIX + owner, LEASE_PREFIX + owner
     recover_orphans(conn_redis)
+    deadline = time.monotonic() + MAX_JOB_SECONDS
+    totals = Counter(deliveries=0, events=0, quarantine=0, batches=0, helpers=0)
+    while True:
+        helpers = _start_helpers(settings, conn_redis, owner, deadline)
+        totals["helpers"] += len(helpers)
+        try:
+            totals.update(drain_batches(settings, conn_redis, owner, deadline))
+        finally:
+            totals.update(_join_helpers(helpers))
+        if time.monotonic() >= deadline:
+            # Keep the flag: the fresh job is the one drain that is scheduled.
+            schedule_drain(conn_redis, settings.queue_name)
+            break
+        if not _hand_back_flag(conn_redis):
+            break
+    log.info("drained %s", dict(totals))
+    return dict(totals)
+
+
+def drain_batches(
+    settings: Settings, conn_redis: redis.Redis, owner: str, deadline: float
+) -> Counter:
+    """Claim, parse and store batches until the buffer is empty or ``deadline`` passes."""
+    processing, lease = PROCESSING_PREFIX + owner, LEASE_PREFIX + owner
     claim = conn_redis.register_script(CLAIM)
-    totals = {"deliveries": 0, "events": 0, "quarantine": 0, "batches": 0}
-    started = time.monotonic()
+    rules = PhoneRules.from_settings(settings)
+    totals = Counter()
     with database.connect(settings.database_url) as conn:
-        while True:
+        while time.monotonic() < deadline:
             raw = claim(
                 keys=[BUFFER_KEY, processing, lease], args=[settings.batch_size, LEASE_SECONDS]
             )
             if not raw:
-                if _hand_back_flag(conn_redis):
-                    continue
                 break
             conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
             try:
-                batch = build_batch(
-                    (Envelope.decode(item) for item in raw), PhoneRules.from_settings(settings)
-                )
-                added = write_batch(conn, batch)
+                added = write_batch(conn, build_batch(map(Envelope.decode, raw), rules))
             except Exception:
                 give_back(conn_redis, processing)
                 raise
             conn_redis.delete(processing, lease)
             totals["batches"] += 1
-            for table, count in added.items():
-                totals[table] += count
-            if time.monotonic() - started > MAX_JOB_SECONDS:
-                # Keep the flag: the fresh job is the one drain that is scheduled.
-                schedule_drain(conn_redis, settings.queue_name)
-                break
-    log.info("drained %s", totals)
+            totals.update(added)
+    return totals
+
+
+def _start_helpers(
+    settings: Settings, conn_redis: redis.Redis, owner: str, deadline: float
+) -> list[tuple[multiprocessing.Process, Connection]]:
+    """Fork helper drains when the backlog is worth more than one process."""
+    backlog = conn_redis.llen(BUFFER_KEY)
+    wanted = min(settings.drain_processes, backlog // settings.batch_size) - 1
+    helpers = []
+    for number in range(1, wanted + 1):
+        receiver, sender = FORK.Pipe(duplex=False)
+        process = FORK.Process(
+            target=_helper_main,
+            args=(settings, f"{owner}.{number}", deadline, sender),
+            name=f"drain-helper-{number}",
+            daemon=True,
+        )
+        process.start()
+        sender.close()
+        helpers.append((process, receiver))
+    return helpers
+
+
+def _helper_main(settings: Settings, owner: str, deadline: float, sender: Connection) -> None:
+    # The worker's signal handlers came along with the fork; a helper just stops on SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        conn_redis = redis_client(settings.redis_url, timeout=30)
+        sender.send(("ok", drain_batches(settings, conn_redis, owner, deadline)))
+    except Exception as exc:  # reported to the parent, which fails the job so RQ retries it
+        sender.send(("error", f"{exc.__class__.__name__}: {exc}"))
+
+
+def _join_helpers(helpers: list[tuple[multiprocessing.Process, Connection]]) -> Counter:
+    totals, failures = Counter(), []
+    for process, receiver in helpers:
+        try:
+            outcome, result = receiver.recv()
+        except EOFError:  # died without a word (killed): its claim returns to the buffer
+            outcome, result = "error", f"exit code {process.exitcode}"
+        process.join()
+        if outcome == "ok":
+            totals.update(result)
+        else:
+            failures.append(result)
+    if failures:
+        raise RuntimeError(f"drain helpers failed: {'; '.join(failures)}")
     return totals
 
 

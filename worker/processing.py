@@ -18,13 +18,26 @@ from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
 
 @dataclass
 class Batch:
-    """Rows ready for COPY, deduplicated within the batch (the first arrival wins)."""
+    """Rows ready for COPY, deduplicated within the batch (the first arrival wins).
+
+    Each row's first value is its key (deliveries: the delivery id; events: the event id as 32
+    hex digits; quarantine: the delivery id), used to skip what is already stored.
+    """
 
     deliveries: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     quarantine: list[tuple] = field(default_factory=list)
     _event_ids: set = field(default_factory=set)
     _delivery_ids: set = field(default_factory=set)
+
+    def add_delivery(self, delivery_id: str, source: str, received_at: datetime, body: str):
+        self.deliveries.append((delivery_id, source, received_at, body))
+
+    def add_rejected(self, delivery_id: str, source: str, received_at: datetime, item: Rejected):
+        stored_item = orjson.dumps(item.item, default=str).decode()
+        self.quarantine.append(
+            (delivery_id, source, received_at, item.reason, stored_item, item.path)
+        )
 
     def add_event(self, event: Event, delivery_id: str, source: str, received_at: datetime):
         event_id = event.event_id
@@ -68,17 +81,59 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     if not isinstance(payload, dict):
         # The door only queues JSON objects; anything else here is kept, never dropped.
         stored = {"unparseable_body_bytes": len(envelope.body)}
-        batch.deliveries.append((delivery_id, source, received_at, orjson.dumps(stored).decode()))
-        batch.quarantine.append(
-            (delivery_id, source, received_at, "body is not a JSON object", "{}", "$")
+        batch.add_delivery(delivery_id, source, received_at, orjson.dumps(stored).decode())
+        batch.add_rejected(
+            delivery_id, source, received_at, Rejected("$", "body is not a JSON object", {})
         )
         return
+    if b"\\u0000" in envelope.body:
+        payload = without_nul(payload)
+    stored, stored_json = stored_form(payload, envelope.body, source, rules)
+    batch.add_delivery(delivery_id, source, received_at, stored_json)
+    add_derived(batch, delivery_id, source, received_at, stored, rules)
+
+
+def stored_form(payload: dict, body: bytes, source: str, rules: PhoneRules) -> tuple[dict, str]:
+    """The delivery as it is kept (text redacted, numbers hashed if asked) and its JSON.
+
+    A status notification holds no text: when the body has nothing to redact (no message, no
+    contact profile, no escape that could spell one), it is kept as received, without a copy.
+    """
+    if source == "whatsapp" and not rules.hash_key and not _may_hold_text(payload):
+        return payload, body.decode()
     stored = redact_whatsapp(payload) if source == "whatsapp" else redact_crm(payload)
     if rules.hash_key:
         # With pseudonymisation on, no number is stored anywhere, the raw delivery included.
         stored = pseudonymise_phones(stored, source, rules)
-    batch.deliveries.append((delivery_id, source, received_at, orjson.dumps(stored).decode()))
-    add_derived(batch, delivery_id, source, received_at, stored, rules)
+    return stored, orjson.dumps(stored).decode()
+
+
+def _may_hold_text(payload: dict) -> bool:
+    """Whether a Cloud API notification has messages or contact profiles (or an odd shape)."""
+    entries = payload.get("entry")
+    if not isinstance(entries, list):
+        return True
+    for entry in entries:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list):
+            return True
+        for change in changes:
+            value = change.get("value") if isinstance(change, dict) else None
+            if not isinstance(value, dict) or "messages" in value or "contacts" in value:
+                return True
+    return False
+
+
+def without_nul(value: object) -> object:
+    """``value`` with NUL characters replaced: PostgreSQL's text and jsonb cannot hold them,
+    and one would make the whole batch fail."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
 
 
 def add_derived(
@@ -92,10 +147,7 @@ def add_derived(
     """Add the events and rejections derived from one stored (redacted) delivery."""
     for outcome in derive(source, stored, received_at, rules.default_region):
         if isinstance(outcome, Rejected):
-            item = orjson.dumps(outcome.item, default=str).decode()
-            batch.quarantine.append(
-                (delivery_id, source, received_at, outcome.reason, item, outcome.path)
-            )
+            batch.add_rejected(delivery_id, source, received_at, outcome)
         else:
             if rules.hash_key:
                 outcome.user_id = pseudonymise(outcome.user_id, rules.hash_key)

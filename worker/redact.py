@@ -5,8 +5,6 @@ must never be stored. Each piece of text is replaced by ``{"redacted_length": n}
 parsers read as a text of length n, so re-deriving gives the same ``content_length``.
 """
 
-from copy import deepcopy
-
 from worker.parsing.errors import ParseError
 from worker.phones import (
     UNPARSEABLE_PREFIX,
@@ -24,32 +22,53 @@ MESSAGE_KEYS_KEPT = frozenset({"from", "id", "timestamp", "type", "context", "er
 
 
 def redact_whatsapp(payload: dict) -> dict:
-    """A copy of a Cloud API notification with texts, profile names and shared content removed."""
-    result = deepcopy(payload)
-    for entry in _dicts(result.get("entry")):
-        for change in _dicts(entry.get("changes")):
-            value = change.get("value")
-            if not isinstance(value, dict):
-                continue
-            for contact in _dicts(value.get("contacts")):
-                if isinstance(contact.get("profile"), dict):
-                    contact["profile"] = _redact_content(contact["profile"])
-            if isinstance(value.get("messages"), list):
-                value["messages"] = [_redact_message(m) for m in value["messages"]]
+    """A copy of a Cloud API notification with texts, profile names and shared content removed.
+
+    Only the containers on the way to what changes are copied (a deep copy cost more than all the
+    parsing); what is kept unchanged (statuses, metadata) is shared with ``payload``.
+    """
+    result = dict(payload)
+    if isinstance(result.get("entry"), list):
+        result["entry"] = [_redact_entry(entry) for entry in result["entry"]]
     return result
+
+
+def _redact_entry(entry: object) -> object:
+    if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+        return entry
+    return entry | {"changes": [_redact_change(change) for change in entry["changes"]]}
+
+
+def _redact_change(change: object) -> object:
+    if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+        return change
+    value = dict(change["value"])
+    if isinstance(value.get("contacts"), list):
+        value["contacts"] = [
+            contact | {"profile": _redact_content(contact["profile"])}
+            if isinstance(contact, dict) and isinstance(contact.get("profile"), dict)
+            else contact
+            for contact in value["contacts"]
+        ]
+    if isinstance(value.get("messages"), list):
+        value["messages"] = [_redact_message(message) for message in value["messages"]]
+    return change | {"value": value}
 
 
 def redact_crm(payload: dict) -> dict:
     """A copy of a CRM event with the message text, caption and contact name removed."""
-    result = deepcopy(payload)
+    result = dict(payload)
     message = result.get("message")
     if isinstance(message, dict):
-        for key in list(message):
-            if key not in ("id", "type"):
-                message[key] = _redact_content(message[key])
+        result["message"] = {
+            key: value if key in ("id", "type") else _redact_content(value)
+            for key, value in message.items()
+        }
     contact = result.get("contact")
-    if isinstance(contact, dict) and "name" in contact:
-        contact["name"] = _redact_content(contact["name"])
+    if isinstance(contact, dict):
+        result["contact"] = contact = dict(contact)
+        if "name" in contact:
+            contact["name"] = _redact_content(contact["name"])
     return result
 
 
@@ -86,7 +105,11 @@ def _dicts(value: object) -> list[dict]:
 
 def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
     """Replace every contact number in a (redacted) delivery by its keyed hash, or by the reason
-    it does not parse, so that re-deriving gives the same user ids and the same quarantine."""
+    it does not parse, so that re-deriving gives the same user ids and the same quarantine.
+
+    Changes ``stored`` (a result of ``redact_*``) in place, copying the items it changes, which
+    may still be shared with the received payload.
+    """
     if source == "crm":
         contact = stored.get("contact")
         if isinstance(contact, dict) and "phone" in contact:
@@ -99,9 +122,13 @@ def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
                 continue
             for key, field in (("messages", "from"), ("statuses", "recipient_id"),
                                ("contacts", "wa_id")):  # fmt: skip
-                for item in _dicts(value.get(key)):
-                    if field in item:
-                        item[field] = _pseudonym(item[field], rules, crm=False)
+                if isinstance(value.get(key), list):
+                    value[key] = [
+                        item | {field: _pseudonym(item[field], rules, crm=False)}
+                        if isinstance(item, dict) and field in item
+                        else item
+                        for item in value[key]
+                    ]
     return stored
 
 

@@ -1,5 +1,6 @@
 """The standardised event (docs/events.md) and helpers shared by the parsers."""
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 
 # Fixed namespace so event ids are stable across machines and re-derivations.
 EVENT_NAMESPACE = uuid.UUID("5d0c1d5e-8a0e-4b9a-9a57-3f1c1e0a7d11")
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
 # WhatsApp did not exist before this; older timestamps are corrupt, not history.
 EARLIEST_PLAUSIBLE = datetime(2009, 1, 1, tzinfo=UTC)
 # Senders' clocks drift a little; a day ahead of arrival is a broken timestamp.
@@ -32,10 +34,14 @@ class Event:
     channel_type: str = CHANNEL_WHATSAPP
 
     @property
-    def event_id(self) -> uuid.UUID:
-        return uuid.uuid5(
-            EVENT_NAMESPACE, f"{self.event_name}|{self.message_id}|{self.status or ''}"
-        )
+    def event_id(self) -> str:
+        """``uuid5(EVENT_NAMESPACE, name|message_id|status)`` as 32 hex digits (Postgres reads
+        them as a uuid), computed without building a ``uuid.UUID``: this runs once per event."""
+        name = f"{self.event_name}|{self.message_id}|{self.status or ''}".encode()
+        digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x50
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        return digest.hex()
 
 
 @dataclass(slots=True)

@@ -1,0 +1,1 @@
+"""``wa-analytics bench``: each throughput and latency target measured beside its baseline."""
