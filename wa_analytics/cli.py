@@ -51,6 +51,31 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timezone", default="UTC", help="reporting_timezone for the marts")
     demo.set_defaults(handler=cmd_demo)
 
+    bench = commands.add_parser(
+        "bench", help="measure throughput and latency against baselines; print a table"
+    )
+    bench.add_argument(
+        "--only",
+        default="all",
+        help="comma-separated stages: ingest, worker, end-to-end, dbt, memory",
+    )
+    bench.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per load measurement (end to end: 3x)"
+    )
+    bench.add_argument("--events", type=int, default=100_000, help="events queued for the worker")
+    bench.add_argument(
+        "--dbt-events",
+        type=int,
+        default=10_000_000,
+        help="events in raw.events for the dbt measurement",
+    )
+    bench.add_argument("--soak", type=float, default=600.0, help="memory soak, seconds")
+    bench.add_argument(
+        "--rate", type=float, help="steady rate for end to end and soak when ingest is not measured"
+    )
+    bench.add_argument("--smoke", action="store_true", help="a few seconds of each, for CI")
+    bench.set_defaults(handler=cmd_bench)
+
     dbt = commands.add_parser(
         "dbt", help="run dbt on the same servers, e.g. `wa-analytics dbt build`"
     )
@@ -122,6 +147,12 @@ def cmd_demo(args) -> int:
     from wa_analytics.demo.run import run_demo  # noqa: PLC0415
 
     return run_demo(args)
+
+
+def cmd_bench(args) -> int:
+    from wa_analytics.bench.run import run_bench  # noqa: PLC0415
+
+    return run_bench(args)
 
 
 def cmd_dbt(args) -> int:

@@ -6,11 +6,8 @@ signed HTTP deliveries, ``dbt build``, then the marts printed as tables.
 
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 
 import psycopg
 import redis
@@ -20,6 +17,7 @@ from wa_analytics.dbt import run_dbt
 from wa_analytics.demo.report import table
 from wa_analytics.demo.sender import send_all
 from wa_analytics.demo.traffic import generate_traffic
+from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
 from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
 from wa_analytics.runtime import ensure_services
 
@@ -102,16 +100,16 @@ def run_demo(args) -> int:
         os.environ.setdefault(name, secrets.token_hex(16))
     print(f"  PostgreSQL: {_safe(settings.database_url)}\n  Redis:      {settings.redis_url}")
 
-    port = args.port or _free_port()
+    port = args.port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     step(2, f"Starting the ingest service (gunicorn) on {base_url} and two RQ workers")
     processes = [
-        _spawn(["serve", "--host", "127.0.0.1", "--port", str(port)]),
-        _spawn(["worker"]),
-        _spawn(["worker"]),
+        spawn_cli(["serve", "--host", "127.0.0.1", "--port", str(port)]),
+        spawn_cli(["worker"]),
+        spawn_cli(["worker"]),
     ]
     try:
-        _wait_ready(base_url, processes[0])
+        wait_ready(base_url, processes[0])
         step(3, f"Generating {args.days} days of traffic from {args.contacts} contacts")
         traffic = generate_traffic(seed=args.seed, contacts=args.contacts, days=args.days)
         print("  " + ", ".join(f"{k}: {v}" for k, v in traffic.counts().items()))
@@ -134,10 +132,7 @@ def run_demo(args) -> int:
             f" {stored['events']} events, {stored['quarantine']} quarantined items"
         )
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        stop_all(processes)
 
     step(5, f"dbt build (reporting_timezone = {args.timezone})")
     build = run_dbt(
@@ -162,34 +157,6 @@ def print_marts(database_url: str) -> None:
             cursor = conn.execute(query)
             columns = [column.name for column in cursor.description]
             print(table(title, columns, cursor.fetchall()))
-
-
-def _spawn(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", *command],
-        env=os.environ.copy(),
-    )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(base_url: str, server: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the ingest service exited; see its output above")
-        try:
-            with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"the ingest service did not become ready at {base_url}")
 
 
 def _wait_until_stored(settings, timeout: float = 300) -> dict:

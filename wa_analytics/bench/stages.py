@@ -1,0 +1,335 @@
+"""Each measurement of the bench, beside its baseline measured in the same run."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import psycopg
+
+from wa_analytics import signing
+from wa_analytics.bench import loadgen, synthetic
+from wa_analytics.bench.environment import psql, reset
+from wa_analytics.bench.workload import campaign
+from wa_analytics.config import Settings
+from wa_analytics.dbt import run_dbt
+from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.queueing import (
+    BUFFER_KEY,
+    DRAIN_FLAG,
+    DRAIN_FLAG_TTL_SECONDS,
+    Envelope,
+    delivery_id_for,
+    redis_client,
+    schedule_drain,
+)
+
+HOST = "127.0.0.1"
+WEBHOOK = "/webhooks/whatsapp"
+
+
+@dataclass
+class Row:
+    """One line of the bench's table."""
+
+    figure: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    passed: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.baseline if self.baseline else None
+
+
+def log(text: str) -> None:
+    print(f"  {text}", flush=True)
+
+
+class Service:
+    """``wa-analytics serve`` (and optionally workers) for the length of a measurement."""
+
+    def __init__(self, workers: int = 0):
+        self.port = free_port()
+        self.processes = [spawn_cli(["serve", "--host", HOST, "--port", str(self.port)])]
+        self.processes += [spawn_cli(["worker"]) for _ in range(workers)]
+
+    def __enter__(self) -> "Service":
+        wait_ready(f"http://{HOST}:{self.port}", self.processes[0])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_all(self.processes)
+
+    def pids(self) -> dict[str, int]:
+        names = ["ingest service"] + [f"worker {i}" for i in range(1, len(self.processes))]
+        return {name: p.pid for name, p in zip(names, self.processes, strict=True)}
+
+
+def signed_requests(port: int, bodies: list[bytes]) -> list[bytes]:
+    secret = os.environ["WHATSAPP_APP_SECRET"]
+    return [
+        loadgen.http_request(
+            HOST,
+            port,
+            "POST",
+            WEBHOOK,
+            body,
+            {"Content-Type": "application/json", "X-Hub-Signature-256": signing.sign(body, secret)},
+        )
+        for body in bodies
+    ]
+
+
+def measure_ingest(settings: Settings, duration: float, seed: int) -> tuple[list[Row], float]:
+    """Capacity for signed deliveries against ``GET /healthz`` on the same server, then the
+    latency at half that rate. Returns the rows and the capacity (deliveries/s)."""
+    with Service() as service:
+        health = [loadgen.http_request(HOST, service.port, "GET", "/healthz")]
+        bodies = list(campaign(max(2000, int(duration * 4000)), seed=seed))
+        webhooks = signed_requests(service.port, bodies)
+        loadgen.closed_loop(HOST, service.port, health, duration=min(2.0, duration))  # warm-up
+        log(f"GET /healthz, 16 connections, {duration:.0f}s")
+        baseline = loadgen.closed_loop(HOST, service.port, health, duration=duration)
+        log(f"POST {WEBHOOK} (signed), 16 connections, {duration:.0f}s")
+        accepted = loadgen.closed_loop(HOST, service.port, webhooks, duration=duration)
+        refused = sum(n for status, n in accepted.statuses.items() if status != 200)
+        reset(settings)
+        half = accepted.rate / 2
+        count = max(200, int(half * duration))
+        log(f"open loop at {half:,.0f}/s (half the capacity), {count} deliveries")
+        paced = loadgen.open_loop(HOST, service.port, signed_requests(service.port,
+                                  list(campaign(count, seed=seed + 1))), rate=half)  # fmt: skip
+        reset(settings)
+    p99 = loadgen.percentile(paced.latencies, 0.99) * 1000
+    rows = [
+        Row(
+            "ingest: signed deliveries accepted",
+            accepted.rate,
+            "/s",
+            baseline.rate,
+            "GET /healthz",
+            ">= 0.60 x baseline",
+            accepted.rate >= 0.6 * baseline.rate and refused == 0,
+        ),  # fmt: skip
+        Row(f"ingest: p99 latency at {half:,.0f}/s", p99, "ms", None, "", "<= 50 ms", p99 <= 50),
+    ]
+    return rows, accepted.rate
+
+
+def queue_campaign(settings: Settings, events: int, seed: int) -> int:
+    """Queue ``events`` events as the ingest service would, with a drain job scheduled."""
+    conn_redis = redis_client(settings.redis_url, timeout=60)
+    pipe = conn_redis.pipeline(transaction=False)
+    queued = 0
+    for body in campaign(events, seed=seed):
+        envelope = Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
+        pipe.rpush(BUFFER_KEY, envelope.encode())
+        queued += 1
+        if queued % 5000 == 0:
+            pipe.execute()
+    pipe.set(DRAIN_FLAG, "1", ex=DRAIN_FLAG_TTL_SECONDS)
+    pipe.execute()
+    schedule_drain(conn_redis, settings.queue_name)
+    return queued
+
+
+def measure_worker(settings: Settings, events: int, seed: int) -> list[Row]:
+    """``wa-analytics worker --burst`` over a queue of ``events`` events, against psql's
+    ``\\copy`` of the same rows into an empty table with the same indexes."""
+    reset(settings)
+    log(f"queueing {events:,} events (one status or message per delivery, as Meta sends them)")
+    queue_campaign(settings, events, seed)
+    log("wa-analytics worker --burst")
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", "worker", "--burst"],
+        check=True,
+    )
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(settings.database_url) as conn:
+        stored = conn.execute("select count(*) from raw.events").fetchone()[0]
+    if stored != events:
+        raise RuntimeError(f"the worker stored {stored} events of {events}")
+    log("baseline: psql \\copy of the same rows into an empty copy of raw.events")
+    baseline_seconds = copy_baseline()
+    reset(settings)
+    rate = stored / elapsed
+    return [
+        Row(f"worker: events committed ({events:,})", rate, "/s", stored / baseline_seconds,
+            "psql \\copy", ">= 0.50 x baseline", rate >= 0.5 * stored / baseline_seconds),
+    ]  # fmt: skip
+
+
+def copy_baseline() -> float:
+    """Seconds psql takes to load raw.events' rows into an empty table like it."""
+    with tempfile.TemporaryDirectory() as folder:
+        dump = Path(folder) / "events.copy"
+        psql(f"\\copy raw.events to '{dump}'")
+        psql(
+            "drop table if exists raw.bench_events_copy",
+            "create table raw.bench_events_copy (like raw.events including all)",
+        )
+        started = time.perf_counter()
+        psql(f"\\copy raw.bench_events_copy from '{dump}'")
+        elapsed = time.perf_counter() - started
+        psql("drop table raw.bench_events_copy")
+    return elapsed
+
+
+def measure_end_to_end(settings: Settings, rate: float, duration: float, seed: int) -> list[Row]:
+    """From each 200 to its event being visible in raw.events, at a steady ``rate``."""
+    reset(settings)
+    count = max(100, int(rate * duration))
+    bodies = list(campaign(count, seed=seed))
+    message_ids = [_message_id(body) for body in bodies]
+    with Service(workers=1) as service:
+        watcher = _Watcher(settings.database_url, set(message_ids))
+        watcher.start()
+        log(f"open loop at {rate:,.0f}/s for {duration:.0f}s with a worker running")
+        sent = loadgen.open_loop(HOST, service.port, signed_requests(service.port, bodies), rate)
+        watcher.wait_for(len({message_ids[i] for i, _ in sent.acknowledged}), timeout=60)
+        watcher.stop()
+    reset(settings)
+    delays = [
+        watcher.seen[message_ids[index]] - acked
+        for index, acked in sent.acknowledged
+        if message_ids[index] in watcher.seen
+    ]
+    missing = len(sent.acknowledged) - len(delays)
+    p99 = loadgen.percentile(delays, 0.99)
+    return [
+        Row(f"end to end: 200 -> row visible, p99 at {rate:,.0f}/s", p99 * 1000, "ms", None, "",
+            "<= 1000 ms, none lost", p99 <= 1.0 and missing == 0),
+        Row("end to end: median", loadgen.percentile(delays, 0.5) * 1000, "ms"),
+    ]  # fmt: skip
+
+
+def _message_id(body: bytes) -> str:
+    value = orjson.loads(body)["entry"][0]["changes"][0]["value"]
+    return (value.get("statuses") or value.get("messages"))[0]["id"]
+
+
+class _Watcher(threading.Thread):
+    """Polls raw.events every 20 ms for the message ids still unseen; notes when each appears.
+    (Several statuses share a message id: the first one visible counts.)"""
+
+    def __init__(self, database_url: str, wanted: set[str]):
+        super().__init__(daemon=True)
+        self.database_url, self.pending, self.seen = database_url, set(wanted), {}
+        self.running = True
+
+    def run(self) -> None:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while self.running and self.pending:
+                rows = conn.execute(
+                    "select distinct message_id from raw.events where message_id = any(%s)",
+                    [list(self.pending)],
+                ).fetchall()
+                now = time.time()
+                for (message_id,) in rows:
+                    self.seen[message_id] = now
+                    self.pending.discard(message_id)
+                time.sleep(0.02)
+
+    def wait_for(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.seen) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.running = False
+        self.join()
+
+
+def measure_dbt(settings: Settings, events: int) -> list[Row]:
+    """A full build over ``events`` events, then an incremental build after 1% more."""
+    reset(settings)
+    contacts = max(100, events // 20)
+    days = 90
+    exchanges = events // synthetic.EVENTS_PER_EXCHANGE
+    start = datetime.now(UTC) - timedelta(days=days + 1)
+    spacing = days * 86400 / exchanges
+    chunk = 1_000_000
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for first in range(0, events, chunk):
+            synthetic.insert_events(conn, first, min(chunk, events - first), contacts, start,
+                                    spacing, datetime.now(UTC) - timedelta(days=1))  # fmt: skip
+            log(f"generated {min(first + chunk, events):,} of {events:,} events")
+        conn.execute("vacuum analyze raw.events")
+    target = ["--target-path", "target/bench"]
+    run_dbt(["seed", "--quiet", *target])
+    log("dbt run --full-refresh")
+    full = _timed_dbt(["run", "--full-refresh", *target])
+    new = max(5, events // 100)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        synthetic.insert_events(conn, events, new, contacts, start, spacing, datetime.now(UTC))
+        conn.execute("analyze raw.events")
+    log(f"dbt run (incremental) after {new:,} new events")
+    incremental = _timed_dbt(["run", *target])
+    reset(settings)
+    return [
+        Row(f"dbt: full build ({events:,} events)", events / full, "events/s"),
+        Row("dbt: incremental build after +1%", incremental, "s", full, "full build (s)",
+            "<= 0.10 x baseline", incremental <= 0.1 * full),
+    ]  # fmt: skip
+
+
+def _timed_dbt(args: list[str]) -> float:
+    started = time.perf_counter()
+    run_dbt([*args, "--quiet"])
+    return time.perf_counter() - started
+
+
+def measure_memory(settings: Settings, rate: float, duration: float, seed: int) -> list[Row]:
+    """Resident memory of the service and a worker under steady load: after a warm-up of a
+    fifth of ``duration``, every sample within 10% of the first."""
+    reset(settings)
+    samples: dict[str, list[int]] = {}
+    with Service(workers=1) as service:
+        pids = service.pids()
+        warm_up = duration / 5
+        started = time.monotonic()
+        chunk = 0
+        while time.monotonic() - started < duration:
+            bodies = list(campaign(max(50, int(rate * 5)), seed=seed * 1000 + chunk))
+            loadgen.open_loop(HOST, service.port, signed_requests(service.port, bodies), rate)
+            chunk += 1
+            if time.monotonic() - started >= warm_up:
+                for name, pid in pids.items():
+                    samples.setdefault(name, []).append(tree_rss(pid))
+        log(f"{chunk} rounds of 5 s at {rate:,.0f}/s")
+    reset(settings)
+    rows = []
+    for name, values in samples.items():
+        drift = max(abs(v - values[0]) for v in values) / values[0]
+        first_mib = values[0] / 2**20
+        rows.append(Row(f"memory: {name} RSS drift over {duration:.0f}s", drift * 100, "%",
+                        first_mib, "MiB after warm-up", "<= 10 %", drift <= 0.10))  # fmt: skip
+    return rows
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and all its descendants (Linux /proc)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+        pending += [int(child) for child in children]
+    return total
