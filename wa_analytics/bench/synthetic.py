@@ -17,7 +17,8 @@ insert into raw.events (
 select
     md5(x.event_name || '|' || x.message_id || '|' || coalesce(x.status, ''))::uuid,
     x.event_name, 'whatsapp', x.user_id, x.message_id, x.status, x.occurred_at,
-    x.occurred_at + interval '1 second', %(loaded_at)s, x.source,
+    x.occurred_at + interval '1 second',
+    coalesce(%(loaded_at)s, x.occurred_at + interval '1 minute'), x.source,
     md5('delivery|' || x.exchange || '|' || x.kind)::uuid,
     jsonb_strip_nulls(jsonb_build_object(
         'direction', case when x.kind = 0 then 'inbound' else 'outbound' end,
@@ -62,9 +63,10 @@ def insert_events(
     contacts: int,
     start,
     spacing_seconds: float,
-    loaded_at,
+    loaded_at=None,
 ) -> None:
-    """Events number ``first`` to ``first + count - 1`` of the synthetic stream."""
+    """Events number ``first`` to ``first + count - 1`` of the synthetic stream, loaded at
+    ``loaded_at``, or (None) a minute after each happened, as a pipeline that keeps up does."""
     conn.execute(
         INSERT,
         {

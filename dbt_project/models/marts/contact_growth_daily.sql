@@ -3,7 +3,7 @@
 with
 
 messages as (
-    select * from {{ ref('stg_whatsapp__messages') }}
+    select * from {{ ref('int_messages_unioned') }}
 ),
 
 inbound as (

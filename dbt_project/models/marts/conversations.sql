@@ -11,6 +11,7 @@ with
 
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 contact_loads as (
@@ -20,7 +21,7 @@ contact_loads as (
 with_loads as (
     select
         conversations.*,
-        contact_loads.loaded_at
+        contact_loads.loaded_at as contact_loaded_at
     from conversations
     inner join contact_loads
         on conversations.contact_id = contact_loads.contact_id
@@ -44,7 +45,7 @@ final as (
         last_message_at,
         first_response_at,
         closed_at,
-        loaded_at
+        contact_loaded_at as loaded_at
     from with_loads
 )
 

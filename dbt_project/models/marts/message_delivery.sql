@@ -12,10 +12,12 @@ with
 
 outbound_messages as (
     select * from {{ ref('int_outbound_messages_unioned') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 statuses as (
     select * from {{ ref('int_message_statuses_pivoted') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 contact_loads as (

@@ -11,10 +11,12 @@ with
 
 waits as (
     select * from {{ ref('int_waits_paired') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 open_intervals as (

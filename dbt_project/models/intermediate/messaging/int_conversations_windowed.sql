@@ -1,9 +1,18 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['contact_id']}],
+) }}
+
 -- WhatsApp's customer-service window: a conversation opens with a contact's inbound message when
 -- none is open, and stays open until 24 hours after the contact's latest inbound message.
 with
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 inbound as (
@@ -12,6 +21,7 @@ inbound as (
         contact_id,
         business_phone_number_id,
         occurred_at,
+        loaded_at,
         lag(occurred_at) over (
             partition by contact_id order by occurred_at asc, message_id asc
         ) as previous_inbound_at
@@ -26,6 +36,7 @@ numbered as (
         contact_id,
         business_phone_number_id,
         occurred_at,
+        loaded_at,
         sum(
             case
                 when
@@ -50,7 +61,8 @@ windows as (
         count(*) as inbound_messages,
         min(occurred_at) as opened_at,
         max(occurred_at) as last_inbound_at,
-        max(occurred_at) + interval '24 hours' as closed_at
+        max(occurred_at) + interval '24 hours' as closed_at,
+        max(loaded_at) as loaded_at
     from numbered
     group by contact_id, conversation_number
 ),
@@ -62,6 +74,7 @@ outbound_in_window as (
         messages.message_id,
         messages.agent_id,
         messages.occurred_at,
+        messages.loaded_at,
         row_number() over (
             partition by windows.contact_id, windows.conversation_number
             order by messages.occurred_at asc, messages.message_id asc
@@ -83,7 +96,8 @@ outbound_summary as (
         max(occurred_at) as last_outbound_at,
         max(case when outbound_number = 1 then message_id end) as first_response_message_id,
         max(case when outbound_number = 1 then agent_id end) as first_response_agent_id,
-        min(occurred_at) as first_response_at
+        min(occurred_at) as first_response_at,
+        max(loaded_at) as loaded_at
     from outbound_in_window
     group by contact_id, conversation_number
 ),
@@ -103,7 +117,8 @@ final as (
             windows.last_inbound_at, outbound_summary.last_outbound_at
         ) as last_message_at,
         outbound_summary.first_response_at,
-        windows.closed_at
+        windows.closed_at,
+        greatest(windows.loaded_at, outbound_summary.loaded_at) as loaded_at
     from windows
     left join outbound_summary
         on

@@ -1,14 +1,24 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['contact_id']}],
+) }}
+
 -- One row per outbound message with the first time each status was reported, its failure and
 -- its pricing: the raw material of the delivery state machine.
 with
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 pivoted as (
     select
         message_id,
+        contact_id,
         min(case when status = 'sent' then occurred_at end) as sent_status_at,
         min(case when status = 'delivered' then occurred_at end) as delivered_status_at,
         min(case when status = 'read' then occurred_at end) as read_status_at,
@@ -17,9 +27,10 @@ pivoted as (
         max(pricing_model) as pricing_model,
         max(error_code) filter (where status = 'failed') as error_code,
         max(error_title) filter (where status = 'failed') as error_title,
-        bool_or(is_billable) as is_billable
+        bool_or(is_billable) as is_billable,
+        max(loaded_at) as loaded_at
     from status_updates
-    group by message_id
+    group by message_id, contact_id
 )
 
 select * from pivoted

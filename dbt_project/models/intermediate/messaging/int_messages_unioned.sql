@@ -1,12 +1,22 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['contact_id']}],
+) }}
+
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at.
 with
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 outbound_messages as (
     select * from {{ ref('int_outbound_messages_unioned') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 inbound as (
@@ -16,7 +26,8 @@ inbound as (
         null as agent_id,
         business_phone_number_id,
         'inbound' as direction,
-        occurred_at
+        occurred_at,
+        loaded_at
     from messages
     where direction = 'inbound'
 ),
@@ -28,7 +39,8 @@ outbound as (
         agent_id,
         business_phone_number_id,
         'outbound' as direction,
-        sent_at as occurred_at
+        sent_at as occurred_at,
+        loaded_at
     from outbound_messages
 ),
 

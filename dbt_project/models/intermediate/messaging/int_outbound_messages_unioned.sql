@@ -1,17 +1,29 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['contact_id']}],
+) }}
+
 -- One row per outbound message, whichever source reported it: the CRM's message_sent and/or
 -- Meta's status notifications. It counts once, at the earliest time any source reports for it.
 with
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 inbound_message_ids as (
-    select message_id
+    select
+        message_id,
+        contact_id
     from messages
     where direction = 'inbound'
 ),
@@ -23,6 +35,7 @@ reports as (
         agent_id,
         business_phone_number_id,
         occurred_at,
+        loaded_at,
         true as is_reported_sent
     from messages
     where direction = 'outbound'
@@ -35,6 +48,7 @@ reports as (
         null as agent_id,
         business_phone_number_id,
         occurred_at,
+        loaded_at,
         false as is_reported_sent
     from status_updates
 ),
@@ -42,20 +56,23 @@ reports as (
 final as (
     select
         reports.message_id,
-        min(reports.contact_id) as contact_id,
+        reports.contact_id,
         max(reports.agent_id) as agent_id,
         max(reports.business_phone_number_id) as business_phone_number_id,
         bool_or(reports.is_reported_sent) as is_reported_sent,
-        min(reports.occurred_at) as sent_at
+        min(reports.occurred_at) as sent_at,
+        max(reports.loaded_at) as loaded_at
     from reports
     -- Statuses only ever describe outbound messages; an id seen inbound is not one.
     where
         not exists (
             select 1
             from inbound_message_ids
-            where inbound_message_ids.message_id = reports.message_id
+            where
+                inbound_message_ids.message_id = reports.message_id
+                and inbound_message_ids.contact_id = reports.contact_id
         )
-    group by reports.message_id
+    group by reports.message_id, reports.contact_id
 )
 
 select * from final

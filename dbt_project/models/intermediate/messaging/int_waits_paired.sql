@@ -1,9 +1,18 @@
+{{ config(
+    materialized='incremental',
+    unique_key='contact_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    indexes=[{'columns': ['contact_id']}],
+) }}
+
 -- One row per wait: a contact's first inbound message after their last outbound message (or
 -- their first ever) starts it; the next outbound message, if any, is its response.
 with
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
+    where {{ only_touched_contacts('contact_id') }}
 ),
 
 -- Number each contact's outbound messages in time order; an inbound message at the same
@@ -15,6 +24,7 @@ sequenced as (
         agent_id,
         direction,
         occurred_at,
+        loaded_at,
         sum(case when direction = 'outbound' then 1 else 0 end) over (
             partition by contact_id
             order by
@@ -32,7 +42,8 @@ waits as (
         contact_id,
         outbound_messages_before as wait_number,
         count(*) as inbound_messages,
-        min(occurred_at) as waiting_since
+        min(occurred_at) as waiting_since,
+        max(loaded_at) as loaded_at
     from sequenced
     where direction = 'inbound'
     group by contact_id, outbound_messages_before
@@ -46,7 +57,8 @@ replies as (
         message_id as response_message_id,
         agent_id,
         outbound_messages_before - 1 as wait_number,
-        occurred_at as responded_at
+        occurred_at as responded_at,
+        loaded_at
     from sequenced
     where direction = 'outbound'
 ),
@@ -63,7 +75,8 @@ final as (
         )::double precision as response_seconds,
         replies.response_message_id is not null as is_answered,
         waits.waiting_since,
-        replies.responded_at
+        replies.responded_at,
+        greatest(waits.loaded_at, replies.loaded_at) as loaded_at
     from waits
     left join replies
         on

@@ -28,11 +28,12 @@ messages as (
 ),
 
 -- raw.events keeps one row per message id and event name; should a message id ever arrive under
--- both names, its earliest report wins so that each message is counted once.
+-- both names, its earliest report wins so that each message is counted once. Keyed by contact
+-- too, so that a filter on the contact reaches the index on raw.events through this view.
 deduplicated as (
-    select distinct on (message_id) *
+    select distinct on (contact_id, message_id) *
     from messages
-    order by message_id asc, occurred_at asc, loaded_at asc
+    order by contact_id asc, message_id asc, occurred_at asc, loaded_at asc
 )
 
 select * from deduplicated
