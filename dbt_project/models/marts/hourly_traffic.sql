@@ -1,4 +1,5 @@
--- When the traffic peaks: distinct inbound messages per local day and hour.
+-- When the traffic peaks: inbound messages (each once, as int_messages_unioned keeps them) per
+-- local day and hour.
 with
 
 messages as (
@@ -18,7 +19,7 @@ final as (
         local_time::date as activity_date,
         extract(hour from local_time)::integer as hour_of_day,
         extract(isodow from local_time)::integer as day_of_week,
-        count(distinct message_id) as messages_received
+        count(*) as messages_received
     from inbound
     group by 1, 2, 3
 )
