@@ -78,7 +78,9 @@ def drain_queue(connection: redis.Redis, queue_name: str) -> Queue:
 def push_delivery(connection: redis.Redis, queue_name: str, source: str, body: bytes) -> str:
     """Queue one delivery; returns its id. Raises ``redis.RedisError`` if it was not queued."""
     envelope = Envelope(delivery_id_for(source, body), source, time.time(), body)
-    pipe = connection.pipeline(transaction=True)
+    # No MULTI/EXEC needed: a drain that releases the flag between the two commands re-checks
+    # the list length, and a flag taken here after a release only schedules one more drain.
+    pipe = connection.pipeline(transaction=False)
     pipe.rpush(BUFFER_KEY, envelope.encode())
     pipe.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
     _, scheduled_now = pipe.execute()

@@ -262,7 +262,7 @@ def measure_dbt(settings: Settings, events: int) -> list[Row]:
     chunk = 1_000_000
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         for first in range(0, events, chunk):
-            # Loaded as they happened: the last day of them falls in the build's lookback.
+            # Loaded as they happened: the last hours of them fall in the build's lookback.
             synthetic.insert_events(conn, first, min(chunk, events - first), contacts, start,
                                     spacing)  # fmt: skip
             log(f"generated {min(first + chunk, events):,} of {events:,} events")

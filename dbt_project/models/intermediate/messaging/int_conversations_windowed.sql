@@ -3,7 +3,7 @@
     unique_key='contact_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}],
+    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
 ) }}
 
 -- WhatsApp's customer-service window: a conversation opens with a contact's inbound message when

@@ -3,7 +3,7 @@
     unique_key='contact_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}],
+    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
 ) }}
 
 -- One row per wait: a contact's first inbound message after their last outbound message (or
