@@ -142,14 +142,15 @@ def open_loop(host: str, port: int, requests: list[bytes], rate: float,
               processes: int = 2) -> Result:  # fmt: skip
     """Send every request once, at ``rate`` per second in all; ``acknowledged`` is indexed by
     position in ``requests``."""
-    start_at = time.time() + 0.5  # time for the processes to start
-    args = []
-    for i in range(processes):
-        # Process i sends requests i, i + p, i + 2p, ...: together, the full rate in order.
-        share = requests[i::processes]
-        offset = start_at + i / rate
-        args.append((host, port, share, rate / processes, 0, offset))
     with multiprocessing.get_context("fork").Pool(processes) as pool:
+        # Started once the processes exist, with time to hand them their requests: a late start
+        # would count the generator's own delay as the server's latency.
+        start_at = time.time() + 0.5 + len(requests) / 200_000
+        args = []
+        for i in range(processes):
+            # Process i sends requests i, i + p, i + 2p, ...: together, the full rate in order.
+            share = requests[i::processes]
+            args.append((host, port, share, rate / processes, 0, start_at + i / rate))
         parts = pool.map(_open_worker, args)
     for i, part in enumerate(parts):
         part.acknowledged = [(i + index * processes, at) for index, at in part.acknowledged]
