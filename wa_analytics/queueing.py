@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import orjson
 import redis
 from redis.backoff import NoBackoff
+from redis.commands.core import Script
 from redis.retry import Retry
 from rq import Queue
 from rq import Retry as JobRetry
@@ -27,6 +28,15 @@ DRAIN_JOB = "worker.jobs.drain_deliveries"
 DRAIN_FLAG_TTL_SECONDS = 60
 # Backoff for a drain job whose batch failed (Postgres down): about 25 minutes in all.
 JOB_RETRY = JobRetry(max=10, interval=[1, 2, 5, 10, 30, 60, 120, 300, 300, 600])
+# Append a delivery and take the drain flag if it is free, in one command and one reply (the
+# hot path of every webhook). Returns OK when this delivery took the flag.
+PUSH = Script(
+    None,
+    b"""
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
+""",
+)
 
 
 def redis_client(url: str, timeout: float = 0.5) -> redis.Redis:
@@ -78,13 +88,12 @@ def drain_queue(connection: redis.Redis, queue_name: str) -> Queue:
 def push_delivery(connection: redis.Redis, queue_name: str, source: str, body: bytes) -> str:
     """Queue one delivery; returns its id. Raises ``redis.RedisError`` if it was not queued."""
     envelope = Envelope(delivery_id_for(source, body), source, time.time(), body)
-    # No MULTI/EXEC needed: a drain that releases the flag between the two commands re-checks
-    # the list length, and a flag taken here after a release only schedules one more drain.
-    pipe = connection.pipeline(transaction=False)
-    pipe.rpush(BUFFER_KEY, envelope.encode())
-    pipe.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
-    _, scheduled_now = pipe.execute()
-    if scheduled_now:
+    scheduled_now = PUSH(
+        keys=[BUFFER_KEY, DRAIN_FLAG],
+        args=[envelope.encode(), DRAIN_FLAG_TTL_SECONDS],
+        client=connection,
+    )
+    if scheduled_now is not None:
         schedule_drain(connection, queue_name)
     return envelope.delivery_id
 
