@@ -4,10 +4,12 @@ duplicated events gives exactly the marts a full refresh gives."""
 import random
 import time
 
+import orjson
 import psycopg
+from helpers import cloud_api_delivery, status, text_message
 
 from wa_analytics.dbt import PROJECT_ROOT, run_dbt
-from wa_analytics.demo.traffic import CRM_PATH, generate_traffic
+from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
 from wa_analytics.queueing import Envelope, delivery_id_for
 from worker.processing import build_batch
 from worker.store import write_batch
@@ -59,6 +61,14 @@ def build(*args: str) -> None:
     assert result.returncode == 0, result.stdout[-4000:]
 
 
+LONE_CONTACT = "447911000123"
+
+
+def reclassified(item: dict | None = None, messages=()) -> Delivery:
+    statuses = [item] if item else []
+    return Delivery(WHATSAPP_PATH, orjson.dumps(cloud_api_delivery(messages, statuses)))
+
+
 def test_incremental_build_equals_full_refresh(servers, db):
     traffic = generate_traffic(seed=23, contacts=60, days=4)
     deliveries = traffic.deliveries
@@ -68,6 +78,12 @@ def test_incremental_build_equals_full_refresh(servers, db):
     # The second batch arrives shuffled, with retries of both batches mixed in.
     second = second + rng.sample(first, 40) + rng.sample(second, 20)
     rng.shuffle(second)
+
+    # A message known first from a status only, then seen inbound: it is no longer an outbound
+    # message, and its contact, who has nothing else, must lose their message_delivery row.
+    now = int(time.time()) - 600
+    first = first + [reclassified(status("wamid.RECLASS", LONE_CONTACT, now, "delivered"))]
+    second = second + [reclassified(messages=[text_message("wamid.RECLASS", LONE_CONTACT, now)])]
 
     load(servers["database_url"], first)
     build("--full-refresh")
@@ -89,3 +105,7 @@ def test_incremental_build_equals_full_refresh(servers, db):
     for mart in full:
         assert incremental[mart] == full[mart], mart
     assert full["responses"] and full["message_delivery"] and full["conversations"]
+    lone = db.execute(
+        "select count(*) from marts.message_delivery where message_id = 'wamid.RECLASS'"
+    ).fetchone()[0]
+    assert lone == 0
