@@ -1,0 +1,169 @@
+"""Malformed and hostile deliveries, each with its documented outcome (docs/webhooks/README.md):
+refused at the door with a 4xx and a JSON reason (nothing stored), or, when authentic but not
+parseable, stored and quarantined with the reason. After all of them the service still serves.
+"""
+
+import time
+
+import orjson
+import pytest
+from helpers import (
+    TEST_SECRETS,
+    cloud_api_delivery,
+    crm_event,
+    run_worker,
+    signed_post,
+    status,
+    text_message,
+)
+
+from wa_analytics import signing
+
+NOW = int(time.time())
+WA = "/webhooks/whatsapp"
+CRM = "/webhooks/crm"
+GOOD = orjson.dumps(cloud_api_delivery([text_message("wamid.GOOD", "16315551234", NOW)]))
+WA_SECRET = TEST_SECRETS["WHATSAPP_APP_SECRET"]
+
+
+def raw_post(client, path, body: bytes, headers: dict, content_type="application/json"):
+    return client.post(path, data=body, headers=headers, content_type=content_type)
+
+
+def signature(body: bytes, secret: str = WA_SECRET) -> dict:
+    return {"X-Hub-Signature-256": signing.sign(body, secret)}
+
+
+def nested(depth: int) -> bytes:
+    return b'{"object":"whatsapp_business_account","entry":' + b"[" * depth + b"]" * depth + b"}"
+
+
+# (name, path, body, headers, content type, expected status)
+DOOR_CASES = [
+    ("truncated JSON", WA, GOOD[:-7], None, "application/json", 400),
+    ("not JSON at all", WA, b"hello=world", None, "application/json", 400),
+    ("empty body", WA, b"", None, "application/json", 400),
+    ("invalid UTF-8", WA, b'{"object":"whatsapp_business_account","x":"\xff\xfe"}', None,
+     "application/json", 400),
+    ("lone surrogate escape", WA, b'{"object":"whatsapp_business_account","x":"\\ud800"}', None,
+     "application/json", 400),
+    ("number too large for a double", WA, b'{"object":"whatsapp_business_account","x":1e400}',
+     None, "application/json", 400),
+    ("nesting 100,000 deep", WA, nested(100_000), None, "application/json", 400),
+    ("a 10 MB body", WA, b'{"x":"' + b"a" * 10_000_000 + b'"}', None, "application/json", 413),
+    ("one byte over the limit", WA, b" " * (3 * 1024 * 1024 + 1), None, "application/json", 413),
+    ("form content type", WA, GOOD, None, "application/x-www-form-urlencoded", 415),
+    ("text content type", WA, GOOD, None, "text/plain", 415),
+    ("top-level array", WA, b"[1, 2, 3]", None, "application/json", 422),
+    ("top-level string", WA, b'"whatsapp_business_account"', None, "application/json", 422),
+    ("another Graph API object", WA, b'{"object":"page","entry":[]}', None, "application/json",
+     422),
+    ("object missing", WA, b'{"entry":[]}', None, "application/json", 422),
+    ("unknown CRM event", CRM, orjson.dumps({"event": "whatsapp.call.started"}), None,
+     "application/json", 422),
+    ("CRM event missing", CRM, orjson.dumps({"timestamp": NOW}), None, "application/json", 422),
+    ("no signature", WA, GOOD, {}, "application/json", 401),
+    ("signature of the wrong length", WA, GOOD, {"X-Hub-Signature-256": "sha256=abc123"},
+     "application/json", 401),
+    ("signature without its prefix", WA, GOOD,
+     {"X-Hub-Signature-256": signing.sign(GOOD, WA_SECRET).removeprefix("sha256=")},
+     "application/json", 401),
+    ("valid signature over a different body", WA, GOOD, signature(GOOD + b" "),
+     "application/json", 401),
+    ("signed with the CRM's secret", WA, GOOD, signature(GOOD, TEST_SECRETS["CRM_WEBHOOK_SECRET"]),
+     "application/json", 401),
+    ("signature in the wrong header", CRM, GOOD, signature(GOOD), "application/json", 401),
+    ("non-ASCII signature", WA, GOOD, {"X-Hub-Signature-256": "sha256=é" * 8},
+     "application/json", 401),
+    ("signature in upper-case hex (accepted: hex has no case)", WA, GOOD,
+     {"X-Hub-Signature-256": "sha256=" + signing.sign(GOOD, WA_SECRET)[7:].upper()},
+     "application/json", 200),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers", "content_type", "expected"),
+    [case[1:] for case in DOOR_CASES],
+    ids=[case[0] for case in DOOR_CASES],
+)
+def test_refused_at_the_door(client, db, redis_conn, path, body, headers, content_type, expected):
+    if headers is None:
+        secret = TEST_SECRETS["CRM_WEBHOOK_SECRET"] if path == CRM else WA_SECRET
+        header = "X-Signature-256" if path == CRM else "X-Hub-Signature-256"
+        headers = {header: signing.sign(body, secret)}
+    response = raw_post(client, path, body, headers, content_type)
+    assert response.status_code == expected
+    if expected != 200:
+        assert response.is_json and response.get_json()["reason"]
+        assert redis_conn.llen("wa:deliveries") == 0
+    assert client.get("/healthz").status_code == 200
+    assert signed_post(client, WA, GOOD).status_code == 200
+
+
+def test_wrong_verify_token_is_forbidden(client):
+    response = client.get(
+        WA,
+        query_string={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "1"},
+    )
+    assert response.status_code == 403 and response.is_json
+
+
+def late(seconds: int) -> dict:
+    return cloud_api_delivery([text_message("wamid.T", "16315551234", NOW + seconds)])
+
+
+# (name, path, payload, words expected in the quarantine reason)
+QUARANTINE_CASES = [
+    ("timestamp in the year 3000", WA, late(31_000_000_000), "implausible"),
+    ("timestamp in 1970", WA, cloud_api_delivery([text_message("wamid.T", "16315551234", 5)]),
+     "implausible"),
+    ("timestamp beyond any calendar", WA,
+     cloud_api_delivery([text_message("wamid.T", "16315551234", 10**29)]), "timestamp"),
+    ("timestamp that is not a time", WA,
+     cloud_api_delivery([text_message("wamid.T", "16315551234", NOW) | {"timestamp": "soon"}]),
+     "timestamp"),
+    ("sender id that is not a number", WA,
+     cloud_api_delivery([text_message("wamid.T", "call-me-maybe", NOW)]), "not all digits"),
+    ("sender id too short to be a number", WA,
+     cloud_api_delivery([text_message("wamid.T", "12", NOW)]), "phone number"),
+    ("CRM number without a country code", CRM,
+     crm_event("whatsapp.message.received", "wamid.T", "(631) 555-1234", NOW), "country code"),
+    ("CRM number of letters", CRM,
+     crm_event("whatsapp.message.received", "wamid.T", "+1 CALL NOW", NOW), "phone number"),
+    ("message without an id", WA,
+     cloud_api_delivery([{k: v for k, v in text_message("wamid.T", "16315551234", NOW).items()
+                          if k != "id"}]), "'id'"),
+    ("status with an unknown value", WA,
+     cloud_api_delivery(statuses=[status("wamid.T", "16315551234", NOW, "exploded")]),
+     "unknown status"),
+    ("statuses that are not a list", WA,
+     {"object": "whatsapp_business_account",
+      "entry": [{"changes": [{"field": "messages", "value": {"statuses": {"id": "x"}}}]}]},
+     "not a list"),
+    ("entry that is not a list", WA, {"object": "whatsapp_business_account", "entry": "x"},
+     "'entry'"),
+    ("message type of the wrong type", WA,
+     cloud_api_delivery([text_message("wamid.T", "16315551234", NOW) | {"type": 7}]), "'type'"),
+    ("CRM event without a contact", CRM,
+     {"event": "whatsapp.message.received", "timestamp": NOW, "message": {"id": "wamid.T"}},
+     "contact"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "reason"),
+    [case[1:] for case in QUARANTINE_CASES],
+    ids=[case[0] for case in QUARANTINE_CASES],
+)
+def test_authentic_but_unparseable_is_quarantined(
+    client, db, redis_conn, settings, path, payload, reason
+):
+    assert signed_post(client, path, payload).status_code == 200
+    assert signed_post(client, WA, GOOD).status_code == 200
+    run_worker(redis_conn, settings)
+    reasons = [row[0] for row in db.execute("select reason from raw.quarantine")]
+    assert len(reasons) == 1 and reason in reasons[0], reasons
+    assert db.execute("select count(*) from raw.deliveries").fetchone()[0] == 2
+    # The good delivery beside it was stored: one bad item holds nothing back.
+    good = "select count(*) from raw.events where message_id = 'wamid.GOOD'"
+    assert db.execute(good).fetchone()[0] == 1
