@@ -14,9 +14,11 @@ from wa_analytics.queueing import (
     PROCESSING_PREFIX,
     Envelope,
     delivery_id_for,
+    drain_queue,
     push_delivery,
 )
 from worker import store
+from worker.failures import failed_jobs, requeue_failed
 from worker.jobs import LEASE_SECONDS, drain_deliveries
 from worker.parsing.event import EVENT_NAMESPACE
 from worker.processing import build_batch
@@ -367,3 +369,22 @@ def test_a_status_delivery_is_kept_as_received(client, db, redis_conn, settings)
     run_worker(redis_conn, settings)
     [body] = db.execute("select body from raw.deliveries").fetchone()
     assert body == delivery
+
+
+def test_failed_drain_jobs_are_listed_and_requeued(client, db, redis_conn, settings, monkeypatch):
+    """A drain that failed for good (no retries left) keeps nothing of its own: its batch went
+    back to the buffer. The operator sees why it failed and runs it again once fixed."""
+    signed_post(
+        client, "/webhooks/whatsapp", cloud_api_delivery([text_message("wamid.F", WA_ID, NOW)])
+    )
+    redis_conn.delete(*redis_conn.keys("rq:queue:*"))  # drop the drain scheduled with retries
+    drain_queue(redis_conn, settings.queue_name).enqueue("worker.jobs.drain_deliveries")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1")
+    run_worker(redis_conn, settings)
+    [job] = failed_jobs(redis_conn, settings.queue_name)
+    assert "OperationalError" in job.reason
+    assert redis_conn.llen(BUFFER_KEY) == 1 and count(db) == 0
+    monkeypatch.undo()
+    assert requeue_failed(redis_conn, settings.queue_name) == 1
+    run_worker(redis_conn, settings)
+    assert count(db) == 1 and failed_jobs(redis_conn, settings.queue_name) == []

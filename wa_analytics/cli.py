@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
     migrate.set_defaults(handler=cmd_migrate)
 
+    failed = commands.add_parser(
+        "failed", help="list drain jobs that failed for good; --requeue runs them again"
+    )
+    failed.add_argument("--requeue", action="store_true", help="requeue every failed job")
+    failed.set_defaults(handler=cmd_failed)
+
     reprocess = commands.add_parser(
         "reprocess", help="re-derive raw.events from the stored deliveries"
     )
@@ -127,6 +133,21 @@ def cmd_migrate(args) -> int:
 
     applied = migrate(settings.database_url)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def cmd_failed(args) -> int:
+    from wa_analytics.queueing import redis_client  # noqa: PLC0415
+    from worker.failures import failed_jobs, requeue_failed, waiting_deliveries  # noqa: PLC0415
+
+    settings = _services()
+    connection = redis_client(settings.redis_url, timeout=5)
+    jobs = failed_jobs(connection, settings.queue_name)
+    for job in jobs:
+        print(f"{job.job_id}  {job.ended_at or '-'}  {job.reason}")
+    print(f"{len(jobs)} failed drain jobs; {waiting_deliveries(connection)} deliveries waiting")
+    if args.requeue and jobs:
+        print(f"requeued {requeue_failed(connection, settings.queue_name)} jobs")
     return 0
 
 
