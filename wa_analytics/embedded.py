@@ -63,7 +63,7 @@ def ensure_redis(data_dir: Path) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     socket = folder / "redis.sock"
     url = f"unix://{socket}"
-    if _redis_answers(url):
+    if redis_answers(url):
         return url
     subprocess.run(
         [
@@ -82,14 +82,14 @@ def ensure_redis(data_dir: Path) -> str:
         check=True,
     )  # fmt: skip
     deadline = time.monotonic() + 10
-    while not _redis_answers(url):
+    while not redis_answers(url):
         if time.monotonic() > deadline:
             raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
         time.sleep(0.05)
     return url
 
 
-def _redis_answers(url: str) -> bool:
+def redis_answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
     except (redis.ConnectionError, FileNotFoundError):
