@@ -1,5 +1,7 @@
 """Faults of the real servers: Redis stopped and started again while deliveries arrive."""
 
+import os
+import signal
 import time
 
 import orjson
@@ -8,7 +10,10 @@ from helpers import TEST_SECRETS, cloud_api_delivery, run_worker, signed_post, t
 
 from ingest_service import create_app
 from wa_analytics import embedded
+from wa_analytics.bench.workload import campaign
 from wa_analytics.config import load_settings
+from wa_analytics.processes import spawn_cli, stop_all
+from wa_analytics.queueing import push_delivery
 
 NOW = int(time.time())
 
@@ -67,3 +72,41 @@ def test_redis_outage_loses_and_duplicates_nothing(servers, db, tmp_path, monkey
     stored = db.execute("select count(*), count(distinct message_id) from raw.events").fetchone()
     assert stored == (20, 20)
     assert db.execute("select count(*) from raw.deliveries").fetchone()[0] == 20
+
+
+def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
+    servers, db, redis_conn, monkeypatch
+):
+    """SIGKILL a worker (and its drain helpers) in the middle of a backlog: once a worker runs
+    again, every acknowledged event is in raw.events exactly once, with no traffic needed to
+    trigger the recovery (the dead drain's claims come back when their lease lapses)."""
+    monkeypatch.setenv("WA_LEASE_SECONDS", "3")
+    monkeypatch.setenv("WA_BATCH_SIZE", "100")
+    total = 6000
+    for body in campaign(total, seed=31):
+        push_delivery(redis_conn, load_settings().queue_name, "whatsapp", body)
+    first = spawn_cli(["worker"], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while count(db) < 300:
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.01)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    assert count(db) < total  # killed in the middle
+    second = spawn_cli(["worker"])
+    try:
+        deadline = time.monotonic() + 60
+        while count(db) < total or list(redis_conn.scan_iter(match="wa:processing:*")):
+            assert time.monotonic() < deadline, count(db)
+            time.sleep(0.2)
+    finally:
+        stop_all([second])
+    distinct = "select count(distinct (message_id, event_name, status)) from raw.events"
+    assert db.execute(distinct).fetchone()[0] == count(db)
+    assert count(db) == total
+
+
+def count(db) -> int:
+    return db.execute("select count(*) from raw.events").fetchone()[0]

@@ -22,6 +22,7 @@ class Settings:
     queue_name: str
     batch_size: int
     drain_processes: int
+    lease_seconds: int
     redis_timeout_seconds: float
     default_phone_region: str | None
     phone_hash_key: str | None
@@ -56,6 +57,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         batch_size=int(env.get("WA_BATCH_SIZE", 1000)),
         # Processes one drain job uses on a backlog (each parses and COPYs on its own).
         drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
+        # How long a drain's claim outlives the drain if it dies: its batch then goes back.
+        lease_seconds=int(env.get("WA_LEASE_SECONDS", 90)),
         redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),
         # Only for CRM numbers written without a country code; unset means "quarantine them".
         default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,

@@ -8,11 +8,12 @@ import time
 import urllib.request
 
 
-def spawn_cli(command: list[str], log_level: str = "WARNING") -> subprocess.Popen:
+def spawn_cli(command: list[str], log_level: str = "WARNING", **kwargs) -> subprocess.Popen:
     """``wa-analytics <command>`` as a child process with this process's environment."""
     return subprocess.Popen(
         [sys.executable, "-m", "wa_analytics.cli", "--log-level", log_level, *command],
         env=os.environ.copy(),
+        **kwargs,
     )
 
 

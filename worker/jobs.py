@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 # A job that died (SIGKILL, lost machine) stops renewing its lease; its claimed deliveries go back
 # to the buffer once the lease expires. Renewed every batch, so it only needs to outlast one.
-LEASE_SECONDS = 90
+LEASE_SECONDS = 90  # the default of WA_LEASE_SECONDS
 # A drain job hands over to a fresh job after this long, so it never meets RQ's job timeout.
 MAX_JOB_SECONDS = 120
 
@@ -87,7 +87,9 @@ def drain_deliveries() -> dict[str, int]:
             # Keep the flag: the fresh job is the one drain that is scheduled.
             schedule_drain(conn_redis, settings.queue_name)
             break
-        if not _hand_back_flag(conn_redis):
+        if not _hand_back_flag(conn_redis) and not _recover_dead_claims(
+            conn_redis, settings, owner
+        ):
             break
     log.info("drained %s", dict(totals))
     return dict(totals)
@@ -104,7 +106,8 @@ def drain_batches(
     with database.connect(settings.database_url) as conn:
         while time.monotonic() < deadline:
             raw = claim(
-                keys=[BUFFER_KEY, processing, lease], args=[settings.batch_size, LEASE_SECONDS]
+                keys=[BUFFER_KEY, processing, lease],
+                args=[settings.batch_size, settings.lease_seconds],
             )
             if not raw:
                 break
@@ -167,6 +170,25 @@ def _join_helpers(helpers: list[tuple[multiprocessing.Process, Connection]]) -> 
     if failures:
         raise RuntimeError(f"drain helpers failed: {'; '.join(failures)}")
     return totals
+
+
+def _recover_dead_claims(conn_redis: redis.Redis, settings: Settings, owner: str) -> bool:
+    """Claims held by other drains may belong to one that died (SIGKILL, lost machine), with no
+    later traffic to start a drain. Wait until their leases could have lapsed (a live drain's
+    claims vanish or renew meanwhile) and take back the dead ones: True if any came back."""
+    deadline = time.monotonic() + settings.lease_seconds + 1
+    while time.monotonic() < deadline:
+        others = [
+            key
+            for key in conn_redis.scan_iter(match=PROCESSING_PREFIX + "*", count=1000)
+            if not key.decode().startswith(PROCESSING_PREFIX + owner)
+        ]
+        if not others:
+            return False
+        if recover_orphans(conn_redis):
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def _hand_back_flag(conn_redis: redis.Redis) -> bool:
