@@ -3,6 +3,7 @@ refused at the door with a 4xx and a JSON reason (nothing stored), or, when auth
 parseable, stored and quarantined with the reason. After all of them the service still serves.
 """
 
+import logging
 import time
 
 import orjson
@@ -17,7 +18,9 @@ from helpers import (
     text_message,
 )
 
+from ingest_service import create_app
 from wa_analytics import signing
+from wa_analytics.config import load_settings
 
 NOW = int(time.time())
 WA = "/webhooks/whatsapp"
@@ -167,3 +170,27 @@ def test_authentic_but_unparseable_is_quarantined(
     # The good delivery beside it was stored: one bad item holds nothing back.
     good = "select count(*) from raw.events where message_id = 'wamid.GOOD'"
     assert db.execute(good).fetchone()[0] == 1
+
+
+def test_secrets_never_reach_logs_or_answers(servers, caplog):
+    """Refusals, a Redis outage and a broken database URL: no secret in any answer or log."""
+    caplog.set_level(logging.DEBUG)
+    settings = load_settings(
+        {
+            **TEST_SECRETS,
+            "REDIS_URL": "redis://:hunter2-redis@127.0.0.1:1/0",
+            "DATABASE_URL": "postgresql://u:hunter2-pg@127.0.0.1:1/x",
+        }  # fmt: skip
+    )
+    client = create_app(settings).test_client()
+    answers = [
+        signed_post(client, WA, GOOD),  # 503: Redis unreachable
+        signed_post(client, WA, GOOD, secret="wrong"),
+        raw_post(client, WA, GOOD, {}),
+        client.get(WA, query_string={"hub.mode": "subscribe", "hub.verify_token": "x"}),
+        client.get("/readyz"),
+    ]
+    text = " ".join(a.get_data(as_text=True) for a in answers) + caplog.text
+    assert [a.status_code for a in answers] == [503, 401, 401, 403, 503]
+    for secret in [*TEST_SECRETS.values(), "hunter2"]:
+        assert secret not in text
