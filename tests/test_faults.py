@@ -82,7 +82,7 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     trigger the recovery (the dead drain's claims come back when their lease lapses)."""
     monkeypatch.setenv("WA_LEASE_SECONDS", "3")
     monkeypatch.setenv("WA_BATCH_SIZE", "100")
-    total = 6000
+    total = 20000
     for body in campaign(total, seed=31):
         push_delivery(redis_conn, load_settings().queue_name, "whatsapp", body)
     first = spawn_cli(["worker"], start_new_session=True)
