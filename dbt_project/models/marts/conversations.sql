@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- One row per WhatsApp customer-service conversation (24-hour window after the contact's
 -- latest inbound message), with its first response.
 with

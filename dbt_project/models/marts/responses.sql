@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- One row per answered wait: who answered whom, how long the contact waited (in all and in the
 -- business number's opening hours), and whether it was its conversation's first response.
 with

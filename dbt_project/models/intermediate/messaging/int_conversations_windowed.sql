@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- WhatsApp's customer-service window: a conversation opens with a contact's inbound message when
 -- none is open, and stays open until 24 hours after the contact's latest inbound message.
 with

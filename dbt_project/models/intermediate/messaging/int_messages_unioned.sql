@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at.
 with
 

@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- One row per outbound message, whichever source reported it: the CRM's message_sent and/or
 -- Meta's status notifications. It counts once, at the earliest time any source reports for it.
 with

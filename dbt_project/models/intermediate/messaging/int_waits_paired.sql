@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    unique_key='contact_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    indexes=[{'columns': ['contact_id']}, {'columns': ['loaded_at']}],
-) }}
-
 -- One row per wait: a contact's first inbound message after their last outbound message (or
 -- their first ever) starts it; the next outbound message, if any, is its response.
 with
