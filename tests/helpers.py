@@ -4,6 +4,7 @@ import orjson
 from rq import SimpleWorker
 
 from wa_analytics import signing
+from wa_analytics.dbt import run_dbt
 from wa_analytics.queueing import drain_queue
 
 TEST_SECRETS = {
@@ -87,3 +88,42 @@ def crm_event(event: str, message_id: str, phone: str, timestamp, **extra) -> di
     }
     payload.update(extra)
     return payload
+
+
+# Mart columns that depend on the time of the build, not on the data.
+AS_OF_BUILD = {
+    "conversations": {"is_expired_unanswered"},
+    "waiting_contacts": {"waiting_seconds", "is_window_open"},
+}
+
+
+def build(*args: str) -> None:
+    """``dbt build`` as an analyst runs it; fails the test with dbt's output if it fails."""
+    result = run_dbt(["build", *args], check=False, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
+
+
+def table_rows(db, schema: str, table: str, leave_out=frozenset()) -> list[tuple]:
+    """Every row of ``schema.table`` without the ``leave_out`` columns, in a stable order."""
+    columns = [
+        row[0]
+        for row in db.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = %s and table_name = %s order by ordinal_position",
+            (schema, table),
+        )
+        if row[0] not in leave_out
+    ]
+    rows = db.execute(f"select {', '.join(columns)} from {schema}.{table}").fetchall()
+    return sorted(rows, key=repr)
+
+
+def mart_snapshot(db, leave_out=frozenset()) -> dict[str, list[tuple]]:
+    """Every mart's rows, without the columns that depend on the build's time (or ``leave_out``)."""
+    marts = db.execute(
+        "select table_name from information_schema.tables where table_schema = 'marts'"
+    ).fetchall()
+    return {
+        mart: table_rows(db, "marts", mart, AS_OF_BUILD.get(mart, set()) | set(leave_out))
+        for (mart,) in marts
+    }

@@ -6,19 +6,13 @@ import time
 
 import orjson
 import psycopg
-from helpers import cloud_api_delivery, status, text_message
+from helpers import build, cloud_api_delivery, mart_snapshot, status, text_message
 
-from wa_analytics.dbt import PROJECT_ROOT, run_dbt
+from wa_analytics.dbt import PROJECT_ROOT
 from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
 from wa_analytics.queueing import Envelope, delivery_id_for
 from worker.processing import build_batch
 from worker.store import write_batch
-
-# Columns that depend on the time of the build, not on the data.
-AS_OF_BUILD = {
-    "conversations": {"is_expired_unanswered"},
-    "waiting_contacts": {"waiting_seconds", "is_window_open"},
-}
 
 
 def load(database_url: str, deliveries) -> None:
@@ -31,34 +25,6 @@ def load(database_url: str, deliveries) -> None:
         )
     with psycopg.connect(database_url) as conn:
         write_batch(conn, build_batch(envelopes))
-
-
-def snapshot(db) -> dict[str, list[tuple]]:
-    marts = [
-        row[0]
-        for row in db.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts'"
-        )
-    ]
-    result = {}
-    for mart in marts:
-        columns = [
-            row[0]
-            for row in db.execute(
-                "select column_name from information_schema.columns"
-                " where table_schema = 'marts' and table_name = %s order by ordinal_position",
-                (mart,),
-            )
-            if row[0] not in AS_OF_BUILD.get(mart, set())
-        ]
-        rows = db.execute(f"select {', '.join(columns)} from marts.{mart}").fetchall()
-        result[mart] = sorted(rows, key=repr)
-    return result
-
-
-def build(*args: str) -> None:
-    result = run_dbt(["build", *args], check=False, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-4000:]
 
 
 LONE_CONTACT = "447911000123"
@@ -97,10 +63,10 @@ def test_incremental_build_equals_full_refresh(servers, db):
     build("--vars", "{incremental_lookback_hours: 0}")
     compiled = PROJECT_ROOT / "target/run/wa_analytics/dbt_project/models/marts/responses.sql"
     assert "delete from" in compiled.read_text()  # it really was an incremental run
-    incremental = snapshot(db)
+    incremental = mart_snapshot(db)
 
     build("--full-refresh")
-    full = snapshot(db)
+    full = mart_snapshot(db)
     assert set(incremental) == set(full) and len(full) >= 11
     for mart in full:
         assert incremental[mart] == full[mart], mart

@@ -18,16 +18,18 @@ from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
 
 @dataclass
 class Batch:
-    """Rows ready for COPY, deduplicated within the batch (the first arrival wins).
+    """Rows ready for COPY, deduplicated within the batch.
 
     Each row's first value is its key (deliveries: the delivery id; events: the event id as 32
-    hex digits; quarantine: the delivery id), used to skip what is already stored.
+    hex digits; quarantine: the delivery id), used to skip what is already stored. Where two
+    reports of one event differ, the one that ``precedence`` puts first is kept, whatever the
+    order they came in.
     """
 
     deliveries: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     quarantine: list[tuple] = field(default_factory=list)
-    _event_ids: set = field(default_factory=set)
+    _event_rows: dict = field(default_factory=dict)
     _delivery_ids: set = field(default_factory=set)
 
     def add_delivery(self, delivery_id: str, source: str, received_at: datetime, body: str):
@@ -41,24 +43,38 @@ class Batch:
 
     def add_event(self, event: Event, delivery_id: str, source: str, received_at: datetime):
         event_id = event.event_id
-        if event_id in self._event_ids:
-            return
-        self._event_ids.add(event_id)
-        self.events.append(
-            (
-                event_id,
-                event.event_name,
-                event.channel_type,
-                event.user_id,
-                event.message_id,
-                event.status,
-                event.occurred_at,
-                received_at,
-                source,
-                delivery_id,
-                orjson.dumps(event.properties | {"source": source}).decode(),
-            )
+        row = (
+            event_id,
+            event.event_name,
+            event.channel_type,
+            event.user_id,
+            event.message_id,
+            event.status,
+            event.occurred_at,
+            received_at,
+            source,
+            delivery_id,
+            orjson.dumps(event.properties | {"source": source}).decode(),
         )
+        index = self._event_rows.get(event_id)
+        if index is None:
+            self._event_rows[event_id] = len(self.events)
+            self.events.append(row)
+        elif precedence(row) < precedence(self.events[index]):
+            self.events[index] = row
+
+
+# The Cloud API is the system of record for messages and their statuses: where Meta and the CRM
+# report the same event, Meta's report is kept (it carries pricing and conversation data).
+SOURCE_RANK = {"whatsapp": 0, "crm": 1}
+
+
+def precedence(row: tuple) -> tuple:
+    """Which of two reports of one event is kept: Meta's before the CRM's, then the earlier
+    ``occurred_at``, then the smaller delivery id. A total order on what was reported (never on
+    when it arrived), so duplicated and reordered deliveries always keep the same row.
+    store.MERGE_EVENTS applies the same order in SQL."""
+    return (SOURCE_RANK[row[8]], row[6], str(row[9]))
 
 
 def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) -> Batch:

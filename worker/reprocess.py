@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5000) -> dict:
     """Replace ``raw.events`` and ``raw.quarantine`` with what the current parsers derive.
 
-    Deliveries are replayed in arrival order, so where two sources report the same fact the one
-    that arrived first still wins. One transaction: readers see the old rows or the new, never a
+    Where two deliveries report one event, ``processing.precedence`` picks the same report as
+    when they first arrived, whatever the replay order. One transaction: readers see the old rows or the new, never a
     mix, and the worker waits on the lock rather than writing into a half-rebuilt table.
     """
     totals = {"deliveries": 0, "events": 0, "quarantine": 0}

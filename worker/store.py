@@ -5,6 +5,10 @@ each, far cheaper than writing), drop those, and COPY the rest straight into the
 concurrent writer stored one of them in the meantime, the unique keys refuse the COPY; the batch
 then takes the safe path: COPY into temporary tables and insert what is not there yet. Either
 way a retried batch is harmless.
+
+An event already stored from another delivery (the CRM and Meta reporting one message, or a
+sender re-sending it in a different body) is merged: the report that
+``processing.precedence`` puts first is kept, so arrival order never decides what is stored.
 """
 
 import psycopg
@@ -33,6 +37,21 @@ create temp table if not exists incoming_quarantine (
     item_path text
 ) on commit delete rows;
 """
+# The SQL form of processing.precedence: replace a stored event only with a report that comes
+# before it. A replaced row gets a new loaded_at, so incremental dbt models recompute it.
+MERGE_EVENTS = f"""
+insert into raw.events ({EVENT_COLUMNS})
+select {EVENT_COLUMNS} from incoming_events
+on conflict (event_id) do update set
+    event_name = excluded.event_name, user_id = excluded.user_id,
+    message_id = excluded.message_id, status = excluded.status,
+    occurred_at = excluded.occurred_at, received_at = excluded.received_at,
+    loaded_at = now(), source = excluded.source, delivery_id = excluded.delivery_id,
+    properties = excluded.properties
+where (excluded.source <> 'whatsapp', excluded.occurred_at, excluded.delivery_id)
+    < (events.source <> 'whatsapp', events.occurred_at, events.delivery_id)
+returning xmax = 0 as inserted
+"""
 # Each table's rows are keyed by their first column (quarantine: by delivery and item path).
 TABLES = (
     ("deliveries", DELIVERY_COLUMNS),
@@ -60,8 +79,15 @@ def _copy_new_rows(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         # A delivery stored before has its quarantined items stored too.
         "quarantine": [r for r in batch.quarantine if _hex(r[0]) not in known_deliveries],
     }
+    # Stored events reported again by a delivery not stored before: merged, not skipped.
+    contested = [
+        r for r in batch.events if _hex(r[0]) in known_events and _hex(r[9]) not in known_deliveries
+    ]
     for table, columns in TABLES:
         _copy(cur, f"raw.{table}", columns, rows[table])
+    if contested:
+        cur.execute(STAGING_TABLES)
+        _merge_events(cur, contested)
     return {table: len(table_rows) for table, table_rows in rows.items()}
 
 
@@ -88,6 +114,9 @@ def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         if not rows:
             added[table] = 0
             continue
+        if table == "events":
+            added[table] = _merge_events(cur, rows)
+            continue
         _copy(cur, f"incoming_{table}", columns, rows)
         cur.execute(
             f"insert into raw.{table} ({columns}) select {columns} from incoming_{table}"
@@ -95,6 +124,13 @@ def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         )
         added[table] = cur.rowcount
     return added
+
+
+def _merge_events(cur: psycopg.Cursor, rows: list[tuple]) -> int:
+    """Insert or, by precedence, replace ``rows``; returns how many were new events."""
+    _copy(cur, "incoming_events", EVENT_COLUMNS, rows)
+    cur.execute(MERGE_EVENTS)
+    return sum(inserted for (inserted,) in cur.fetchall())
 
 
 def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> None:
