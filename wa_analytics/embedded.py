@@ -26,6 +26,8 @@ def ensure_postgres(data_dir: Path, database: str = DATABASE_NAME) -> str:
     pgdata = data_dir / "pg"
     pgdata.mkdir(parents=True, exist_ok=True)
     server = _pg_server(pgdata)
+    if not (pgdata / "postmaster.pid").exists():
+        server.start()  # this process started it before, and it has stopped since
     create_database(server.get_uri(), database)
     return server.get_uri(database=database)
 
