@@ -15,6 +15,8 @@ FIGURES = [
     "dbt: incremental build after +1%",
     "memory: ingest service RSS drift",
     "memory: worker 1 RSS drift",
+    "restarts: acknowledged events lost",
+    "restarts: events stored twice",
 ]
 
 
@@ -30,4 +32,4 @@ def test_bench_smoke_run_prints_every_figure(servers):
     table = run.stdout[run.stdout.index("Benchmark") :]
     for figure in FIGURES:
         assert figure in table
-    assert table.count("pass") + table.count("FAIL") >= 6
+    assert table.count("pass") + table.count("FAIL") >= 8

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         default="all",
-        help="comma-separated stages: ingest, worker, end-to-end, dbt, memory",
+        help="comma-separated stages: ingest, worker, end-to-end, dbt, memory, restarts",
     )
     bench.add_argument(
         "--duration", type=float, default=10.0, help="seconds per load measurement (end to end: 3x)"
@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=10_000_000,
         help="events in raw.events for the dbt measurement",
     )
-    bench.add_argument("--soak", type=float, default=600.0, help="memory soak, seconds")
+    bench.add_argument(
+        "--soak", type=float, default=600.0, help="memory soak and restarts soak, seconds each"
+    )
     bench.add_argument(
         "--rate", type=float, help="steady rate for end to end and soak when ingest is not measured"
     )

@@ -16,8 +16,9 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
     """Replace ``raw.events`` and ``raw.quarantine`` with what the current parsers derive.
 
     Where two deliveries report one event, ``processing.precedence`` picks the same report as
-    when they first arrived, whatever the replay order. One transaction: readers see the old rows or the new, never a
-    mix, and the worker waits on the lock rather than writing into a half-rebuilt table.
+    when they first arrived, whatever the replay order. One transaction: readers see the old
+    rows or the new, never a mix, and the worker waits on the lock rather than writing into a
+    half-rebuilt table.
     """
     totals = {"deliveries": 0, "events": 0, "quarantine": 0}
     with database.connect(database_url) as conn, conn.transaction():

@@ -10,6 +10,8 @@ from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, drain_queue, sc
 
 log = logging.getLogger(__name__)
 
+MAINTENANCE_SECONDS = 60
+
 
 def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO") -> bool:
     """Work the ingest queue; with ``burst``, until nothing is queued. True if any job ran.
@@ -20,7 +22,14 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
     # No socket timeout here: the worker blocks on Redis while it waits for jobs.
     connection = redis.Redis.from_url(settings.redis_url)
     kick_if_pending(connection, settings.queue_name)
-    worker = SimpleWorker([drain_queue(connection, settings.queue_name)], connection=connection)
+    # Deliveries of a dead drain come back through their lease (WA_LEASE_SECONDS), not through
+    # RQ; RQ's own registries are cleaned every minute, so a dead worker's abandoned drain job
+    # is retried (harmlessly: a drain is idempotent) soon after its heartbeat lapses.
+    worker = SimpleWorker(
+        [drain_queue(connection, settings.queue_name)],
+        connection=connection,
+        maintenance_interval=MAINTENANCE_SECONDS,
+    )
     return worker.work(burst=burst, with_scheduler=not burst, logging_level=log_level)
 
 

@@ -4,11 +4,11 @@ import os
 import platform
 import time
 
-from wa_analytics.bench import environment, stages
+from wa_analytics.bench import environment, restarts, stages
 from wa_analytics.bench.stages import Row
 from wa_analytics.demo.report import table
 
-STAGES = ("ingest", "worker", "end-to-end", "dbt", "memory")
+STAGES = ("ingest", "worker", "end-to-end", "dbt", "memory", "restarts")
 SMOKE = {"duration": 1.0, "events": 2000, "dbt_events": 5000, "soak": 4.0}
 
 
@@ -16,6 +16,8 @@ def run_bench(args) -> int:
     if args.smoke:
         for name, value in SMOKE.items():
             setattr(args, name, value)
+        # A killed worker's claims return after the lease: seconds, not the default 90 s.
+        os.environ.setdefault("WA_LEASE_SECONDS", "3")
     wanted = STAGES if args.only == "all" else tuple(args.only.split(","))
     unknown = set(wanted) - set(STAGES)
     if unknown:
@@ -40,6 +42,9 @@ def run_bench(args) -> int:
             rows += stages.measure_dbt(settings, args.dbt_events)
         elif stage == "memory":
             rows += stages.measure_memory(settings, (capacity or 1000) / 2, args.soak, seed + 9)
+        elif stage == "restarts":
+            rate = (capacity or 1000) / 2
+            rows += restarts.measure_restarts(settings, rate, args.soak, seed + 11)
     print(report(rows))
     print(f"\n{len(rows)} figures in {time.monotonic() - started:.0f}s")
     return 0

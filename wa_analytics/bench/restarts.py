@@ -1,0 +1,93 @@
+"""The reliability soak: steady traffic at half capacity while the worker is stopped and started
+again (SIGTERM, as a deploy does) and later killed with its helpers (SIGKILL, as a crash does).
+It counts what was acknowledged but never stored, and what was stored twice: both must be 0."""
+
+import os
+import signal
+import threading
+import time
+
+import orjson
+import psycopg
+
+from wa_analytics.bench import loadgen
+from wa_analytics.bench.environment import reset
+from wa_analytics.bench.stages import HOST, Row, Service, log, signed_requests
+from wa_analytics.bench.workload import campaign
+from wa_analytics.config import Settings
+from wa_analytics.processes import spawn_cli, stop_all
+from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, redis_client
+
+STORED_KEYS = "select message_id, event_name, coalesce(status, '') from raw.events"
+
+
+def measure_restarts(settings: Settings, rate: float, duration: float, seed: int) -> list[Row]:
+    reset(settings)
+    bodies = list(campaign(max(200, int(rate * duration)), seed=seed))
+    keys = [event_key(body) for body in bodies]
+    workers = [_start_worker()]
+    with Service() as service:
+        restarts = threading.Thread(target=_restart_twice, args=(workers, duration), daemon=True)
+        restarts.start()
+        log(f"open loop at {rate:,.0f}/s for {duration:.0f}s; the worker restarted twice")
+        sent = loadgen.open_loop(HOST, service.port, signed_requests(service.port, bodies), rate)
+        restarts.join()
+        acknowledged = {keys[index] for index, _ in sent.acknowledged}
+        try:
+            # A killed drain's claims return when its lease lapses (WA_LEASE_SECONDS).
+            rows = _wait_until_drained(settings, len(acknowledged), settings.lease_seconds + 60)
+        finally:
+            stop_all(workers[-1:])
+    reset(settings)
+    stored = set(rows)
+    lost = len(acknowledged - stored)
+    twice = len(rows) - len(stored)
+    refused = sum(n for status, n in sent.statuses.items() if status != 200)
+    return [
+        Row(f"restarts: deliveries acknowledged at {rate:,.0f}/s", len(acknowledged), ""),
+        Row("restarts: deliveries not acknowledged (sender retries)", refused, ""),
+        Row("restarts: acknowledged events lost", lost, "", None, "", "= 0", lost == 0),
+        Row("restarts: events stored twice", twice, "", None, "", "= 0", twice == 0),
+    ]
+
+
+def event_key(body: bytes) -> tuple[str, str, str]:
+    """The dedup key of the one event a campaign delivery carries."""
+    value = orjson.loads(body)["entry"][0]["changes"][0]["value"]
+    if value.get("statuses"):
+        item = value["statuses"][0]
+        return item["id"], "status_updated", item["status"]
+    return value["messages"][0]["id"], "message_received", ""
+
+
+def _start_worker():
+    # Its own process group, so that a SIGKILL reaches its drain helpers too.
+    return spawn_cli(["worker"], start_new_session=True)
+
+
+def _restart_twice(workers: list, duration: float) -> None:
+    time.sleep(duration / 3)
+    log("worker stopped (SIGTERM) and started again")
+    stop_all(workers[-1:])
+    workers.append(_start_worker())
+    time.sleep(duration / 3)
+    log("worker and its helpers killed (SIGKILL) and started again")
+    os.killpg(workers[-1].pid, signal.SIGKILL)
+    workers[-1].wait()
+    workers.append(_start_worker())
+
+
+def _wait_until_drained(settings: Settings, expected: int, timeout: float) -> list[tuple]:
+    """The stored events' keys, once the queue is empty and ``expected`` are stored (or at
+    ``timeout``: then what is missing counts as lost)."""
+    conn_redis = redis_client(settings.redis_url, timeout=30)
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        while True:
+            rows = conn.execute(STORED_KEYS).fetchall()
+            pending = conn_redis.llen(BUFFER_KEY) or next(
+                conn_redis.scan_iter(match=PROCESSING_PREFIX + "*"), None
+            )
+            if (len(rows) >= expected and not pending) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
