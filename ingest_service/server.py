@@ -1,45 +1,8 @@
 """The production server: gunicorn serving ``create_app()``, with workers sized to the machine."""
 
-import os
-
-from gunicorn.app.base import BaseApplication
-
 from ingest_service.app import create_app
-
-
-def default_workers() -> int:
-    """Gunicorn's guidance, 2 x cores + 1: the work is short and waits on Redis."""
-    return int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1))
-
-
-class IngestServer(BaseApplication):
-    def __init__(self, options: dict):
-        self.options = options
-        super().__init__()
-
-    def load_config(self):
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self):
-        return create_app()
+from wa_analytics import server
 
 
 def serve(host: str, port: int, workers: int | None = None, log_level: str = "info") -> None:
-    IngestServer(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers or default_workers(),
-            "worker_class": "sync",
-            # Build the app (and check its configuration) once, before forking.
-            "preload_app": True,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": log_level.lower(),
-            "timeout": 30,
-            "graceful_timeout": 10,
-            "keepalive": 5,
-            # One shared control socket per user would collide between several services.
-            "control_socket_disable": True,
-        }
-    ).run()
+    server.serve(create_app, host, port, workers, log_level)

@@ -31,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="gunicorn workers (default 2 x cores + 1)")
     serve.set_defaults(handler=cmd_serve)
 
+    dashboard = commands.add_parser(
+        "dashboard", help="serve the dashboard and the metrics API (/api/v1/metrics/)"
+    )
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.add_argument("--port", type=int, default=8050)
+    dashboard.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    dashboard.set_defaults(handler=cmd_dashboard)
+
     worker = commands.add_parser("worker", help="run an RQ worker that stores queued deliveries")
     worker.add_argument("--burst", action="store_true", help="process what is queued, then exit")
     worker.set_defaults(handler=cmd_worker)
@@ -55,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
     demo.add_argument("--timezone", default="UTC", help="reporting_timezone for the marts")
+    demo.add_argument(
+        "--dashboard-port", type=int, default=8050, help="the dashboard's port, if free"
+    )
     demo.set_defaults(handler=cmd_demo)
 
     bench = commands.add_parser(
@@ -119,6 +130,15 @@ def cmd_serve(args) -> int:
 
     _migrated_services()
     serve(args.host, args.port, args.workers, args.log_level)
+    return 0
+
+
+def cmd_dashboard(args) -> int:
+    from dashboard.app import create_app  # noqa: PLC0415
+    from wa_analytics import server  # noqa: PLC0415
+
+    _services()
+    server.serve(create_app, args.host, args.port, args.workers, args.log_level)
     return 0
 
 
@@ -202,8 +222,11 @@ def cmd_env(args) -> int:
 def cmd_stop(args) -> int:
     from wa_analytics import embedded  # noqa: PLC0415
     from wa_analytics.config import load_settings  # noqa: PLC0415
+    from wa_analytics.processes import stop_detached  # noqa: PLC0415
 
-    stopped = embedded.stop(load_settings().data_dir)
+    data_dir = load_settings().data_dir
+    stopped = ["dashboard"] if stop_detached("dashboard", data_dir) else []
+    stopped += embedded.stop(data_dir)
     print("stopped: " + ", ".join(stopped) if stopped else "no embedded server was running")
     return 0
 

@@ -17,7 +17,14 @@ from wa_analytics.dbt import run_dbt
 from wa_analytics.demo.report import table
 from wa_analytics.demo.sender import send_all
 from wa_analytics.demo.traffic import generate_traffic
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.processes import (
+    free_port,
+    spawn_cli,
+    start_detached,
+    stop_all,
+    stop_detached,
+    wait_ready,
+)
 from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
 from wa_analytics.runtime import ensure_services
 
@@ -144,11 +151,28 @@ def run_demo(args) -> int:
 
     step(6, "The marts")
     print_marts(settings.database_url)
+
+    step(7, "The dashboard and the metrics API")
+    dashboard_url = start_dashboard(settings, args.dashboard_port)
     print(
-        "\nExplore further: `wa-analytics dbt <command>` runs dbt on the same database;"
+        f"  Dashboard:   {dashboard_url}/\n"
+        f"  Metrics API: {dashboard_url}/api/v1/metrics/summary"
+        f" (OpenAPI: {dashboard_url}/api/v1/openapi.json)\n"
+        "  It keeps running in the background; `wa-analytics stop` stops it and the servers."
+        "\n\nExplore further: `wa-analytics dbt <command>` runs dbt on the same database;"
         " `eval $(wa-analytics env)` exports its connection for psql or BI tools."
     )
     return 0
+
+
+def start_dashboard(settings, wanted_port: int) -> str:
+    """``wa-analytics dashboard`` in the background (replacing an earlier demo's); its URL."""
+    stop_detached("dashboard", settings.data_dir)
+    port = free_port(wanted_port)
+    process = start_detached(["dashboard", "--port", str(port)], "dashboard", settings.data_dir)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url, process, path="/healthz")
+    return url
 
 
 def print_marts(database_url: str) -> None:

@@ -1,0 +1,99 @@
+"""``/api/v1/metrics/``: JSON for the dashboard and any other client, described by
+``/api/v1/openapi.json``. Every endpoint takes ``start``, ``end`` and ``business_number``."""
+
+from functools import wraps
+from pathlib import Path
+
+import psycopg
+import yaml
+from flask import Blueprint, current_app, jsonify, request
+
+from dashboard import metrics
+from dashboard.period import BadFilter, Period, period_from_args
+
+blueprint = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+
+
+def _connect() -> psycopg.Connection:
+    conn = psycopg.connect(current_app.extensions["wa_settings"].database_url, autocommit=True)
+    conn.read_only = True
+    return conn
+
+
+def metric(view):
+    """Open a read-only connection, parse the filters, wrap the answer with the period."""
+
+    @wraps(view)
+    def wrapper():
+        try:
+            with _connect() as conn:
+                period = period_from_args(request.args, conn)
+                return jsonify({**period.as_json(), **view(conn, period)})
+        except BadFilter as exc:
+            return jsonify(error="bad request", reason=str(exc)), 400
+        except psycopg.errors.UndefinedTable:
+            reason = "the marts are not built yet: run `wa-analytics dbt build`"
+            return jsonify(error="service unavailable", reason=reason), 503
+
+    return wrapper
+
+
+@blueprint.get("/metrics/summary")
+@metric
+def summary(conn, period: Period) -> dict:
+    return metrics.summary(conn, period)
+
+
+@blueprint.get("/metrics/response-times")
+@metric
+def response_times(conn, period: Period) -> dict:
+    return {
+        "totals": metrics.one(conn, metrics.RESPONSE_TOTALS, period),
+        "days": metrics.rows(conn, metrics.RESPONSE_TIMES, period),
+    }
+
+
+@blueprint.get("/metrics/contact-growth")
+@metric
+def contact_growth(conn, period: Period) -> dict:
+    return {"days": metrics.rows(conn, metrics.CONTACT_GROWTH, period)}
+
+
+@blueprint.get("/metrics/peak-hours")
+@metric
+def peak_hours(conn, period: Period) -> dict:
+    return {"cells": metrics.rows(conn, metrics.PEAK_HOURS, period)}
+
+
+@blueprint.get("/metrics/delivery")
+@metric
+def delivery(conn, period: Period) -> dict:
+    return {
+        "totals": metrics.one(conn, metrics.DELIVERY_TOTALS, period),
+        "days": metrics.rows(conn, metrics.DELIVERY_DAILY, period),
+    }
+
+
+@blueprint.get("/metrics/agents")
+@metric
+def agents(conn, period: Period) -> dict:
+    return {"agents": metrics.rows(conn, metrics.AGENTS, period)}
+
+
+@blueprint.get("/metrics/business-numbers")
+def business_numbers():
+    try:
+        with _connect() as conn:
+            return jsonify(business_numbers=metrics.rows(conn, metrics.BUSINESS_NUMBERS))
+    except psycopg.errors.UndefinedTable:
+        return jsonify(business_numbers=[])
+
+
+@blueprint.get("/openapi.json")
+def openapi():
+    return jsonify(load_openapi())
+
+
+def load_openapi() -> dict:
+    return yaml.safe_load(OPENAPI_PATH.read_text())

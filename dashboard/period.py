@@ -1,0 +1,83 @@
+"""The filters every metrics endpoint takes: a date range and a business number."""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import psycopg
+
+MAX_DAYS = 366
+DEFAULT_DAYS = 28
+
+
+class BadFilter(ValueError):
+    """A query parameter the API cannot use; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days ``start`` to ``end``, both included, optionally one business number."""
+
+    start: date
+    end: date
+    business_number: str | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "Period":
+        """The period of the same length just before this one, for change figures."""
+        return Period(
+            self.start - timedelta(days=self.days),
+            self.start - timedelta(days=1),
+            self.business_number,
+        )
+
+    def params(self) -> dict:
+        return {"start": self.start, "end": self.end, "number": self.business_number}
+
+    def as_json(self) -> dict:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "business_number": self.business_number,
+        }
+
+
+def period_from_args(args, conn: psycopg.Connection) -> Period:
+    """``start``, ``end`` (ISO dates, local days, inclusive) and ``business_number`` from the
+    query string. Without ``end``, the latest day with data; without ``start``, the 28 days
+    up to ``end``."""
+    number = args.get("business_number") or None
+    if number is not None and not (number.isascii() and number.isalnum() and len(number) <= 64):
+        raise BadFilter("business_number must be Meta's phone number id (letters and digits)")
+    end = _date(args, "end") or latest_day(conn) or date.today()
+    start = _date(args, "start") or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise BadFilter("start must not be after end")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise BadFilter(f"the range may span at most {MAX_DAYS} days")
+    return Period(start, end, number)
+
+
+def _date(args, name: str) -> date | None:
+    value = args.get(name)
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadFilter(f"{name} must be a date like 2026-11-25, not {value!r}") from None
+
+
+def latest_day(conn: psycopg.Connection) -> date | None:
+    """The latest local day any mart the API reads has data for."""
+    return conn.execute(
+        """
+        select max(day) from (
+            select max(activity_date) as day from marts.responses
+            union all select max(sent_date) from marts.message_delivery
+            union all select max(activity_date) from marts.inbound_traffic_hourly
+        ) as latest
+        """
+    ).fetchone()[0]

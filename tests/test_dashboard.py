@@ -1,0 +1,221 @@
+"""The metrics API and the dashboard on demo traffic: every answer as the OpenAPI document says,
+every figure equal to the daily marts dbt built, the business-number filter, and the page in a
+real browser (headless Chromium) drawing the API's numbers."""
+
+import time
+from datetime import date, timedelta
+
+import orjson
+import psycopg
+import pytest
+from helpers import build, cloud_api_delivery, status, text_message
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+
+from dashboard.api import load_openapi
+from dashboard.app import create_app
+from wa_analytics.config import load_settings
+from wa_analytics.demo.traffic import CRM_PATH, Delivery, generate_traffic
+from wa_analytics.queueing import Envelope, delivery_id_for
+from worker.processing import build_batch
+from worker.store import write_batch
+
+OTHER_NUMBER = "200000000000001"
+ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"]
+
+
+def other_number_traffic() -> list[Delivery]:
+    """Two contacts who write only to a second business number, one message answered."""
+    at = int(time.time()) - 3 * 86400
+    metadata = {"display_phone_number": "15550002222", "phone_number_id": OTHER_NUMBER}
+    bodies = [
+        cloud_api_delivery([text_message("wamid.X1", "5511988880001", at)], metadata=metadata),
+        cloud_api_delivery([text_message("wamid.X2", "5511988880001", at + 60)], metadata=metadata),
+        cloud_api_delivery([text_message("wamid.X3", "5511988880002", at + 120)], metadata=metadata),
+        cloud_api_delivery(statuses=[status("wamid.XR", "5511988880001", at + 300, "read")],
+                           metadata=metadata),
+    ]  # fmt: skip
+    return [Delivery("/webhooks/whatsapp", orjson.dumps(body)) for body in bodies]
+
+
+@pytest.fixture(scope="module")
+def marts(servers):
+    """Demo traffic plus a second business number, stored as the worker stores it, then built."""
+    deliveries = generate_traffic(seed=5, contacts=60, days=6).deliveries + other_number_traffic()
+    envelopes = []
+    for delivery in deliveries:
+        source = "crm" if delivery.path == CRM_PATH else "whatsapp"
+        envelopes.append(
+            Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
+        )
+    with psycopg.connect(servers["database_url"], autocommit=True) as conn:
+        conn.execute("truncate raw.deliveries, raw.events, raw.quarantine")
+    with psycopg.connect(servers["database_url"]) as conn:
+        write_batch(conn, build_batch(envelopes))
+    build("--full-refresh")
+    with psycopg.connect(servers["database_url"], autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def api(marts):
+    return create_app(load_settings()).test_client()
+
+
+@pytest.fixture(scope="module")
+def openapi():
+    return OpenAPI.from_dict(load_openapi())
+
+
+def get(api, openapi, endpoint: str, **params) -> tuple[int, dict]:
+    """GET an endpoint and validate the answer against the OpenAPI document."""
+    response = api.get(f"/api/v1/metrics/{endpoint}", query_string=params)
+    openapi.validate_response(
+        WerkzeugOpenAPIRequest(response.request), WerkzeugOpenAPIResponse(response)
+    )
+    return response.status_code, response.get_json()
+
+
+def data_range(marts) -> tuple[date, date]:
+    return marts.execute(
+        "select min(activity_date), max(activity_date) from marts.contact_growth_daily"
+    ).fetchone()
+
+
+def test_every_answer_is_as_the_openapi_document_says(api, openapi, marts):
+    first, last = data_range(marts)
+    for endpoint in [*ENDPOINTS, "business-numbers"]:
+        for params in ({}, {"start": first.isoformat(), "end": last.isoformat()},
+                       {"business_number": OTHER_NUMBER}):  # fmt: skip
+            code, body = get(api, openapi, endpoint, **params)
+            assert code == 200, (endpoint, params, body)
+    code, body = get(api, openapi, "summary")
+    assert (body["start"], body["end"]) == (
+        (last - timedelta(days=27)).isoformat(),
+        last.isoformat(),
+    )
+    assert api.get("/api/v1/openapi.json").get_json()["openapi"].startswith("3.1")
+
+
+@pytest.mark.parametrize(
+    "params, reason",
+    [
+        ({"start": "2026-13-01"}, "start must be a date"),
+        ({"end": "yesterday"}, "end must be a date"),
+        ({"start": "2026-05-02", "end": "2026-05-01"}, "start must not be after end"),
+        ({"start": "2024-01-01", "end": "2026-01-01"}, "at most 366 days"),
+        ({"business_number": "1065'; drop table x"}, "business_number must be"),
+    ],
+)
+def test_bad_filters_get_a_400_with_the_reason(api, openapi, params, reason):
+    for endpoint in ENDPOINTS:
+        code, body = get(api, openapi, endpoint, **params)
+        assert code == 400 and reason in body["reason"], (endpoint, body)
+
+
+def test_every_figure_equals_the_daily_marts(api, openapi, marts):
+    first, last = data_range(marts)
+    period = {"start": first.isoformat(), "end": last.isoformat()}
+
+    _, growth = get(api, openapi, "contact-growth", **period)
+    expected = marts.execute(
+        "select activity_date::text, new_contacts, cumulative_contacts"
+        " from marts.contact_growth_daily order by 1"
+    ).fetchall()
+    got = [(d["activity_date"], d["new_contacts"], d["cumulative_contacts"]) for d in growth["days"]]
+    assert got == [tuple(r) for r in expected]
+
+    _, times = get(api, openapi, "response-times", **period)
+    expected = marts.execute(
+        "select activity_date::text, responses, median_response_seconds, p90_response_seconds,"
+        " first_responses, median_first_response_seconds, p90_first_response_seconds"
+        " from marts.response_times_daily order by 1"
+    ).fetchall()
+    got = [
+        (d["activity_date"], d["responses"], d["median_response_seconds"],
+         d["p90_response_seconds"], d["first_responses"], d["median_first_response_seconds"],
+         d["p90_first_response_seconds"])
+        for d in times["days"]
+    ]  # fmt: skip
+    assert len(got) == len(expected) >= 5
+    for mine, theirs in zip(got, expected, strict=True):
+        assert mine == pytest.approx(tuple(theirs), nan_ok=True), mine[0]
+
+    _, peaks = get(api, openapi, "peak-hours", **period)
+    expected = dict(
+        marts.execute(
+            "select (day_of_week, hour_of_day)::text, sum(messages_received)::int"
+            " from marts.hourly_traffic group by 1"
+        ).fetchall()
+    )
+    cells = {
+        f"({c['day_of_week']},{c['hour_of_day']})": c["messages_received"] for c in peaks["cells"]
+    }
+    assert {k: v for k, v in cells.items() if v} == expected
+
+    _, delivery = get(api, openapi, "delivery", **period)
+    sent, delivered, read, failed = marts.execute(
+        "select sum(messages_sent)::int, sum(messages_delivered)::int, sum(messages_read)::int,"
+        " sum(messages_failed)::int from marts.delivery_daily"
+    ).fetchone()
+    totals = delivery["totals"]
+    assert (totals["messages_sent"], totals["messages_delivered"], totals["messages_read"],
+            totals["messages_failed"]) == (sent, delivered, read, failed)  # fmt: skip
+    assert totals["read_rate"] == pytest.approx(read / delivered)
+
+    _, agents = get(api, openapi, "agents", **period)
+    expected = dict(
+        marts.execute(
+            "select agent_id, sum(responses)::int from marts.agent_performance_daily group by 1"
+        ).fetchall()
+    )
+    assert {a["agent_id"]: a["responses"] for a in agents["agents"] if a["responses"]} == expected
+
+
+def test_headlines_compare_with_the_previous_period(api, openapi, marts):
+    first, last = data_range(marts)
+    start = last - timedelta(days=1)
+    _, summary = get(api, openapi, "summary", start=start.isoformat(), end=last.isoformat())
+    assert summary["previous_period"] == {
+        "start": (start - timedelta(days=2)).isoformat(),
+        "end": (start - timedelta(days=1)).isoformat(),
+    }
+
+    def daily_sum(column: str, table: str, since: date, until: date) -> int:
+        return marts.execute(
+            f"select coalesce(sum({column}), 0)::int from marts.{table}"
+            " where activity_date between %s and %s",
+            (since, until),
+        ).fetchone()[0]
+
+    for name, table in (("responses", "response_times_daily"),
+                        ("new_contacts", "contact_growth_daily")):  # fmt: skip
+        figure = summary["figures"][name]
+        now = daily_sum(name, table, start, last)
+        before = daily_sum(name, table, start - timedelta(days=2), start - timedelta(days=1))
+        assert (figure["value"], figure["previous"]) == (now, before)
+        assert figure["change"] == (pytest.approx((now - before) / before) if before else None)
+
+
+def test_the_business_number_filter(api, openapi, marts):
+    other = {"business_number": OTHER_NUMBER, "start": "2000-01-01", "end": "2000-12-31"}
+    first, last = data_range(marts)
+    other.update(start=first.isoformat(), end=last.isoformat())
+    _, growth = get(api, openapi, "contact-growth", **other)
+    assert sum(d["new_contacts"] for d in growth["days"]) == 2
+    assert growth["days"][-1]["cumulative_contacts"] == 2
+    _, peaks = get(api, openapi, "peak-hours", **other)
+    assert sum(c["messages_received"] for c in peaks["cells"]) == 3
+    _, everyone = get(api, openapi, "peak-hours", start=other["start"], end=other["end"])
+    main = {**other, "business_number": "106540352242922"}
+    _, main_peaks = get(api, openapi, "peak-hours", **main)
+    crm_only = marts.execute(
+        "select coalesce(sum(messages_received), 0) from marts.inbound_traffic_hourly"
+        " where business_phone_number_id is null"
+    ).fetchone()[0]
+    total = sum(c["messages_received"] for c in everyone["cells"])
+    assert sum(c["messages_received"] for c in main_peaks["cells"]) == total - 3 - crm_only
+    _, numbers = get(api, openapi, "business-numbers")
+    assert {n["business_number"] for n in numbers["business_numbers"]} == {
+        OTHER_NUMBER, "106540352242922"
+    }  # fmt: skip
