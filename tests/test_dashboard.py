@@ -122,7 +122,9 @@ def test_every_figure_equals_the_daily_marts(api, openapi, marts):
         "select activity_date::text, new_contacts, cumulative_contacts"
         " from marts.contact_growth_daily order by 1"
     ).fetchall()
-    got = [(d["activity_date"], d["new_contacts"], d["cumulative_contacts"]) for d in growth["days"]]
+    got = [
+        (d["activity_date"], d["new_contacts"], d["cumulative_contacts"]) for d in growth["days"]
+    ]
     assert got == [tuple(r) for r in expected]
 
     _, times = get(api, openapi, "response-times", **period)
