@@ -1,12 +1,13 @@
 # Two commands on a fresh machine (Python 3.11, nothing else running):
 #   make demo   set up, start embedded services, send generated traffic end to end, print marts
-#   make test   set up and run every test: ruff, pytest (which runs dbt build and sqlfluff too)
+#   make test   set up and run every test: ruff, pytest (which runs dbt build and sqlfluff too,
+#               and the dashboard in headless Chromium, installed from Debian's package if missing)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint stop clean
+.PHONY: setup demo test lint browser vendor stop clean
 
 setup: $(INSTALLED)
 
@@ -23,8 +24,24 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The dashboard's browser test drives headless Chromium from Debian's package.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$WA_CHROMIUM" ] || { \
+	  echo "installing Chromium (Debian package) for the dashboard's browser test"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: lint browser
 	$(BIN)/pytest
+
+# Refresh the charting library the dashboard serves from the npm registry's builds.
+VENDOR := dashboard/static/vendor
+vendor:
+	cd $(VENDOR) && tmp=$$(mktemp -d) && \
+	  npm pack --silent --pack-destination $$tmp chart.js@4.6.1 chartjs-chart-matrix@3.1.0 && \
+	  for f in $$tmp/*.tgz; do tar -xzf $$f -C $$tmp; mv $$tmp/package $${f%.tgz}; done && \
+	  cp $$tmp/chart.js-*/dist/chart.umd.min.js . && \
+	  cp $$tmp/chartjs-chart-matrix-*/dist/chartjs-chart-matrix.min.js . && rm -rf $$tmp
 
 stop: setup
 	$(BIN)/wa-analytics stop

@@ -2,8 +2,11 @@
 every figure equal to the daily marts dbt built, the business-number filter, and the page in a
 real browser (headless Chromium) drawing the API's numbers."""
 
+import os
+import shutil
 import time
 from datetime import date, timedelta
+from pathlib import Path
 
 import orjson
 import psycopg
@@ -11,11 +14,14 @@ import pytest
 from helpers import build, cloud_api_delivery, status, text_message
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from playwright.sync_api import sync_playwright
 
 from dashboard.api import load_openapi
 from dashboard.app import create_app
 from wa_analytics.config import load_settings
+from wa_analytics.dbt import PROJECT_ROOT
 from wa_analytics.demo.traffic import CRM_PATH, Delivery, generate_traffic
+from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
 from wa_analytics.queueing import Envelope, delivery_id_for
 from worker.processing import build_batch
 from worker.store import write_batch
@@ -221,3 +227,118 @@ def test_the_business_number_filter(api, openapi, marts):
     assert {n["business_number"] for n in numbers["business_numbers"]} == {
         OTHER_NUMBER, "106540352242922"
     }  # fmt: skip
+
+
+CHROMIUM = os.environ.get("WA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_ROOT / "target" / "screenshots"
+CHART_STATE = """() => Object.fromEntries(Object.entries(window.dashboard.charts).map(
+    ([id, chart]) => [id, {labels: chart.data.labels, data: chart.data.datasets.map(d => d.data),
+                           drawn: chart.getDatasetMeta(0).data.length,
+                           width: chart.width, height: chart.height}]))"""
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(marts):
+    """``wa-analytics dashboard`` as a real process (gunicorn) on the built marts."""
+    port = free_port()
+    process = spawn_cli(["dashboard", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, process, path="/healthz")
+        yield url
+    finally:
+        stop_all([process])
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path(CHROMIUM).exists(), "the browser test needs Chromium: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def open_dashboard(browser, url: str, **context) -> tuple:
+    page = browser.new_page(**context)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.goto(url)
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    return page, errors
+
+
+def test_the_page_draws_the_apis_numbers_in_headless_chromium(browser, dashboard_url, api, openapi):
+    page, errors = open_dashboard(
+        browser, dashboard_url + "/", viewport={"width": 1280, "height": 1000}
+    )
+    charts = page.evaluate(CHART_STATE)
+    answers = {endpoint: get(api, openapi, endpoint)[1] for endpoint in ENDPOINTS}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / "dashboard-laptop.png", full_page=True)
+
+    for chart in charts.values():
+        assert chart["drawn"] > 0 and chart["width"] > 200 and chart["height"] > 150, chart
+
+    days = answers["response-times"]["days"]
+    times = charts["response-times"]
+    assert times["labels"] == [d["activity_date"] for d in days]
+    for key, drawn in zip(("median_response_seconds", "p90_response_seconds"), times["data"],
+                          strict=True):  # fmt: skip
+        assert drawn == pytest.approx([d[key] / 60 for d in days], abs=0.051)
+
+    growth = answers["contact-growth"]["days"]
+    assert charts["contact-growth"]["labels"] == [d["activity_date"] for d in growth]
+    assert charts["contact-growth"]["data"] == [
+        [d["new_contacts"] for d in growth],
+        [d["cumulative_contacts"] for d in growth],
+    ]
+
+    cells = answers["peak-hours"]["cells"]
+    assert charts["peak-hours"]["data"][0] == [
+        {"x": c["hour_of_day"], "y": c["day_of_week"], "v": c["messages_received"]} for c in cells
+    ]
+    assert sum(c["messages_received"] for c in cells) > 0
+
+    totals = answers["delivery"]["totals"]
+    assert charts["delivery"]["data"][0] == [
+        totals["messages_sent"], totals["messages_delivered"], totals["messages_read"],
+        totals["messages_failed"],
+    ]  # fmt: skip
+
+    figures = answers["summary"]["figures"]
+    assert page.inner_text("[data-figure=responses] .value") == f"{figures['responses']['value']:,}"
+    assert page.inner_text("[data-figure=new_contacts] .value") == (
+        f"{figures['new_contacts']['value']:,}"
+    )
+    read = page.inner_text("[data-figure=read_rate] .value")
+    assert read == f"{figures['read_rate']['value'] * 100:.1f}%"
+    for name, figure in figures.items():
+        shown = page.get_attribute(f"[data-figure={name}]", "data-value")
+        assert float(shown) == pytest.approx(figure["value"]), name
+
+    agents = answers["agents"]["agents"]
+    rows = page.locator("#agents tbody tr")
+    assert rows.count() == len(agents) > 1
+    assert rows.nth(0).locator("td").nth(0).inner_text() == agents[0]["agent_id"]
+    assert rows.nth(0).locator("td").nth(1).inner_text() == f"{agents[0]['responses']:,}"
+    assert errors == []
+
+
+def test_the_page_filters_by_business_number_and_fits_a_phone(browser, dashboard_url):
+    page, errors = open_dashboard(
+        browser, dashboard_url + "/", viewport={"width": 390, "height": 844}, is_mobile=True
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=SCREENSHOTS / "dashboard-phone.png", full_page=True)
+    page.select_option("#business_number", OTHER_NUMBER)
+    page.evaluate("document.body.dataset.state = 'changing'")
+    page.click("#filters button")
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    assert f"business_number={OTHER_NUMBER}" in page.url
+    charts = page.evaluate(CHART_STATE)
+    assert sum(charts["contact-growth"]["data"][0]) == 2
+    assert sum(cell["v"] for cell in charts["peak-hours"]["data"][0]) == 3
+    assert page.inner_text("[data-figure=new_contacts] .value") == "2"
+    assert errors == []

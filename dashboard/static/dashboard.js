@@ -4,6 +4,7 @@
 
 const API = "/api/v1/metrics/";
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+const HOURS = Array.from({ length: 24 }, (_, hour) => hour);
 const COLORS = { accent: "#128c7e", accentSoft: "rgba(18,140,126,0.35)", p90: "#e67e22",
                  read: "#34b7f1", failed: "#c0392b", ink: "#1d2b36" };
 // Lower is better for these; higher is better for the rest.
@@ -122,10 +123,14 @@ function drawPeakHours(data) {
         } },
       },
       scales: {
-        x: { type: "linear", min: -0.5, max: 23.5, offset: false,
-             ticks: { stepSize: 3, callback: (v) => `${v}h` }, grid: { display: false } },
+        // Cells are centred on whole hours and weekdays: one tick per cell, labelled.
+        x: { type: "linear", min: -0.5, max: 23.5, offset: false, grid: { display: false },
+             afterBuildTicks: (scale) => { scale.ticks = HOURS.map((value) => ({ value })); },
+             ticks: { autoSkip: true, maxRotation: 0, callback: (v) => `${v}h` } },
         y: { type: "linear", min: 0.5, max: 7.5, reverse: true, offset: false,
-             ticks: { stepSize: 1, callback: (v) => WEEKDAYS[v - 1] || "" }, grid: { display: false } },
+             grid: { display: false },
+             afterBuildTicks: (scale) => { scale.ticks = [1, 2, 3, 4, 5, 6, 7].map((value) => ({ value })); },
+             ticks: { callback: (v) => WEEKDAYS[v - 1] } },
       },
     },
   });

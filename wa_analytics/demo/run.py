@@ -155,12 +155,12 @@ def run_demo(args) -> int:
     step(7, "The dashboard and the metrics API")
     dashboard_url = start_dashboard(settings, args.dashboard_port)
     print(
-        f"  Dashboard:   {dashboard_url}/\n"
         f"  Metrics API: {dashboard_url}/api/v1/metrics/summary"
         f" (OpenAPI: {dashboard_url}/api/v1/openapi.json)\n"
-        "  It keeps running in the background; `wa-analytics stop` stops it and the servers."
+        "  Both keep running in the background; `wa-analytics stop` stops them and the servers."
         "\n\nExplore further: `wa-analytics dbt <command>` runs dbt on the same database;"
         " `eval $(wa-analytics env)` exports its connection for psql or BI tools."
+        f"\n\nDashboard: {dashboard_url}/"
     )
     return 0
 

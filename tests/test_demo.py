@@ -1,0 +1,35 @@
+"""`wa-analytics demo`, the README's first command, end to end on a small run: it stores the
+traffic, builds the marts and ends with the address of a dashboard that answers."""
+
+import re
+import subprocess
+import sys
+import urllib.request
+
+import orjson
+import pytest
+
+from wa_analytics.config import load_settings
+from wa_analytics.processes import free_port, stop_detached
+
+
+@pytest.mark.slow
+def test_the_demo_ends_with_a_working_dashboard(servers, db, redis_conn):
+    port = free_port()
+    run = subprocess.run(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", "demo",
+         "--contacts", "30", "--days", "2", "--dashboard-port", str(port)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    try:
+        assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        url = re.search(r"Dashboard:\s+(http://\S+)/", run.stdout).group(1)
+        assert url == f"http://127.0.0.1:{port}"
+        assert run.stdout.rstrip().splitlines()[-1] == f"Dashboard: {url}/"
+        with urllib.request.urlopen(url + "/", timeout=10) as page:
+            assert b"WhatsApp analytics" in page.read()
+        with urllib.request.urlopen(url + "/api/v1/metrics/summary", timeout=10) as answer:
+            figures = orjson.loads(answer.read())["figures"]
+        assert figures["responses"]["value"] > 0 and figures["new_contacts"]["value"] > 0
+    finally:
+        assert stop_detached("dashboard", load_settings().data_dir)
