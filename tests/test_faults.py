@@ -19,7 +19,14 @@ from wa_analytics import database, embedded
 from wa_analytics.bench.workload import campaign
 from wa_analytics.config import load_settings
 from wa_analytics.processes import spawn_cli, stop_all
-from wa_analytics.queueing import push_delivery
+from wa_analytics.queueing import (
+    BUFFER_KEY,
+    DRAIN_FLAG,
+    DRAIN_FLAG_TTL_SECONDS,
+    Envelope,
+    delivery_id_for,
+    push_delivery,
+)
 from worker.failures import failed_jobs
 
 NOW = int(time.time())
@@ -211,3 +218,25 @@ def test_a_soak_with_worker_restarts_loses_and_duplicates_nothing(servers):
     assert rows["restarts: deliveries acknowledged at 300/s"][0] == "6,000.0"
     for figure in ("restarts: acknowledged events lost", "restarts: events stored twice"):
         assert rows[figure][0] == "0.0" and rows[figure][-1] == "pass", rows
+
+
+def test_a_delivery_whose_drain_job_was_never_enqueued_is_still_stored(
+    servers, db, redis_conn, monkeypatch
+):
+    """The door queues a delivery, then its drain job: if Redis fails between the two, the
+    delivery waits with no job. A running worker's watchdog schedules one, with no traffic."""
+    monkeypatch.setenv("WA_WATCHDOG_SECONDS", "1")
+    worker = spawn_cli(["worker"])
+    try:
+        time.sleep(3)  # started, and its start-up check found nothing waiting
+        body = delivery(1)
+        envelope = Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
+        redis_conn.rpush(BUFFER_KEY, envelope.encode())
+        redis_conn.set(DRAIN_FLAG, "1", ex=DRAIN_FLAG_TTL_SECONDS)  # taken, its job lost
+        deadline = time.monotonic() + 30
+        while count(db) < 1:
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.2)
+    finally:
+        stop_all([worker])
+    assert count(db) == 1

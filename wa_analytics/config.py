@@ -23,6 +23,7 @@ class Settings:
     batch_size: int
     drain_processes: int
     lease_seconds: int
+    watchdog_seconds: float
     redis_timeout_seconds: float
     default_phone_region: str | None
     phone_hash_key: str | None
@@ -59,6 +60,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
         # How long a drain's claim outlives the drain if it dies: its batch then goes back.
         lease_seconds=int(env.get("WA_LEASE_SECONDS", 90)),
+        # How often a worker looks for deliveries that wait with no drain job for them.
+        watchdog_seconds=float(env.get("WA_WATCHDOG_SECONDS", 30)),
         redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),
         # Only for CRM numbers written without a country code; unset means "quarantine them".
         default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,

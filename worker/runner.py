@@ -1,12 +1,21 @@
 """``wa-analytics worker``: an RQ worker on the ingest queue."""
 
 import logging
+import threading
+import time
 
 import redis
 from rq import SimpleWorker
+from rq.registry import StartedJobRegistry
 
 from wa_analytics.config import Settings
-from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, drain_queue, schedule_drain
+from wa_analytics.queueing import (
+    BUFFER_KEY,
+    PROCESSING_PREFIX,
+    Envelope,
+    drain_queue,
+    schedule_drain,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +31,8 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
     # No socket timeout here: the worker blocks on Redis while it waits for jobs.
     connection = redis.Redis.from_url(settings.redis_url)
     kick_if_pending(connection, settings.queue_name)
+    if not burst:
+        Watchdog(settings).start()
     # Deliveries of a dead drain come back through their lease (WA_LEASE_SECONDS), not through
     # RQ; RQ's own registries are cleaned every minute, so a dead worker's abandoned drain job
     # is retried (harmlessly: a drain is idempotent) soon after its heartbeat lapses.
@@ -41,3 +52,36 @@ def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:
     if pending:
         log.info("deliveries are waiting; scheduling a drain")
         schedule_drain(connection, queue_name)
+
+
+class Watchdog(threading.Thread):
+    """Schedules a drain when the oldest waiting delivery is older than WA_WATCHDOG_SECONDS and
+    no drain is queued or running: the door queues a delivery and its drain job in two steps,
+    and if the second failed (Redis lost mid-request), nothing else would pick the delivery up
+    until more traffic arrived or a worker restarted."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(name="drain-watchdog", daemon=True)
+        self.settings = settings
+        self.connection = redis.Redis.from_url(settings.redis_url, socket_timeout=10)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.settings.watchdog_seconds)
+            try:
+                if self.stranded():
+                    log.warning("deliveries wait with no drain for them; scheduling one")
+                    schedule_drain(self.connection, self.settings.queue_name)
+            except redis.RedisError as exc:
+                log.warning("watchdog could not reach Redis: %s", exc)
+
+    def stranded(self) -> bool:
+        oldest = self.connection.lindex(BUFFER_KEY, 0)
+        if oldest is None:
+            return False
+        age = time.time() - Envelope.decode(oldest).received_at
+        if age < self.settings.watchdog_seconds:
+            return False
+        queue = drain_queue(self.connection, self.settings.queue_name)
+        running = StartedJobRegistry(queue=queue).count
+        return queue.count == 0 and running == 0
