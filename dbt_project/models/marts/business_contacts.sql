@@ -1,10 +1,16 @@
 -- Who writes to which business number, and since when: one row per contact and business number
 -- they wrote to. The metrics API counts new contacts per number from it; contact_growth_daily
--- counts first contacts across numbers.
+-- counts first contacts across numbers from it. Incremental per contact, like the models it
+-- reads.
 with
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
+    where {{ only_touched_contacts('contact_id') }}
+),
+
+contact_loads as (
+    {{ contact_loads() }}
 ),
 
 inbound as (
@@ -16,16 +22,29 @@ inbound as (
     where direction = 'inbound'
 ),
 
-final as (
+per_number as (
     select
         contact_id,
         business_phone_number_id,
         count(*) as inbound_messages,
-        {{ to_reporting_time('min(occurred_at)') }}::date as first_seen_date,
         min(occurred_at) as first_seen_at,
         max(occurred_at) as last_seen_at
     from inbound
     group by contact_id, business_phone_number_id
+),
+
+final as (
+    select
+        per_number.contact_id,
+        per_number.business_phone_number_id,
+        per_number.inbound_messages,
+        {{ to_reporting_time('per_number.first_seen_at') }}::date as first_seen_date,
+        per_number.first_seen_at,
+        per_number.last_seen_at,
+        contact_loads.loaded_at
+    from per_number
+    inner join contact_loads
+        on per_number.contact_id = contact_loads.contact_id
 )
 
 select * from final

@@ -1,24 +1,17 @@
 -- How fast the contact base grows: first contacts per local day, every day from the first to
--- the last day with inbound traffic, zero-filled.
+-- the last day with inbound traffic, zero-filled. A contact is new on the first day they wrote
+-- to any business number (business_contacts holds each contact's first and last message).
 with
 
-messages as (
-    select * from {{ ref('int_messages_unioned') }}
-),
-
-inbound as (
-    select
-        contact_id,
-        {{ to_reporting_time('occurred_at') }}::date as activity_date
-    from messages
-    where direction = 'inbound'
+business_contacts as (
+    select * from {{ ref('business_contacts') }}
 ),
 
 first_contacts as (
     select
         contact_id,
-        min(activity_date) as activity_date
-    from inbound
+        min(first_seen_date) as activity_date
+    from business_contacts
     group by contact_id
 ),
 
@@ -32,9 +25,9 @@ new_contacts_per_day as (
 
 bounds as (
     select
-        min(activity_date) as first_day,
-        max(activity_date) as last_day
-    from inbound
+        min(first_seen_date) as first_day,
+        ({{ to_reporting_time('max(last_seen_at)') }})::date as last_day
+    from business_contacts
 ),
 
 days as (
