@@ -15,6 +15,7 @@ from helpers import build, cloud_api_delivery, status, text_message
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from playwright.sync_api import sync_playwright
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dashboard.api import load_openapi
 from dashboard.app import create_app
@@ -342,3 +343,21 @@ def test_the_page_filters_by_business_number_and_fits_a_phone(browser, dashboard
     assert sum(cell["v"] for cell in charts["peak-hours"]["data"][0]) == 3
     assert page.inner_text("[data-figure=new_contacts] .value") == "2"
     assert errors == []
+
+
+def test_before_dbt_has_run_the_api_says_so(servers, openapi):
+    """A database with the raw schema but no marts: 503 with what to do, not a stack trace."""
+    settings = conninfo_to_dict(servers["database_url"])
+    empty = make_conninfo(**{**settings, "dbname": "wa_analytics_no_marts"})
+    with psycopg.connect(servers["database_url"], autocommit=True) as admin:
+        admin.execute("drop database if exists wa_analytics_no_marts")
+        admin.execute("create database wa_analytics_no_marts")
+    try:
+        client = create_app(load_settings({"DATABASE_URL": empty})).test_client()
+        code, body = get(client, openapi, "summary")
+        assert code == 503 and "dbt build" in body["reason"]
+        assert get(client, openapi, "business-numbers") == (200, {"business_numbers": []})
+        assert client.get("/").status_code == 200
+    finally:
+        with psycopg.connect(servers["database_url"], autocommit=True) as admin:
+            admin.execute("drop database wa_analytics_no_marts with (force)")
