@@ -25,7 +25,7 @@ QUARANTINE_COLUMNS = "delivery_id, source, received_at, reason, item, item_path"
 
 STAGING_TABLES = """
 create temp table if not exists incoming_deliveries (
-    delivery_id uuid, source text, received_at timestamptz, body jsonb
+    delivery_id uuid, source text, received_at timestamptz, body json
 ) on commit delete rows;
 create temp table if not exists incoming_events (
     event_id uuid, event_name text, channel_type text, user_id text, message_id text, status text,
