@@ -15,9 +15,16 @@ blueprint = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 
+# Read-only at the server (whatever the role may do), bounded in time, and one snapshot per
+# request, so that a dbt build finishing mid-request cannot mix two builds in one answer.
+SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s"
+
+
 def _connect() -> psycopg.Connection:
-    conn = psycopg.connect(current_app.extensions["wa_settings"].database_url, autocommit=True)
-    conn.read_only = True
+    conn = psycopg.connect(
+        current_app.extensions["wa_settings"].database_url, options=SESSION_OPTIONS
+    )
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     return conn
 
 
@@ -32,8 +39,11 @@ def metric(view):
                 return jsonify({**period.as_json(), **view(conn, period)})
         except BadFilter as exc:
             return jsonify(error="bad request", reason=str(exc)), 400
-        except psycopg.errors.UndefinedTable:
-            reason = "the marts are not built yet: run `wa-analytics dbt build`"
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+            reason = "the marts are not built (or not up to date): run `wa-analytics dbt build`"
+            return jsonify(error="service unavailable", reason=reason), 503
+        except psycopg.OperationalError:
+            reason = "the database is unreachable or too slow; retry later"
             return jsonify(error="service unavailable", reason=reason), 503
 
     return wrapper
@@ -86,7 +96,7 @@ def business_numbers():
     try:
         with _connect() as conn:
             return jsonify(business_numbers=metrics.rows(conn, metrics.BUSINESS_NUMBERS))
-    except psycopg.errors.UndefinedTable:
+    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
         return jsonify(business_numbers=[])
 
 

@@ -7,6 +7,8 @@ import psycopg
 
 MAX_DAYS = 366
 DEFAULT_DAYS = 28
+# WhatsApp Business started in 2018; the bounds also keep date arithmetic away from year 1.
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class BadFilter(ValueError):
@@ -65,9 +67,12 @@ def _date(args, name: str) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise BadFilter(f"{name} must be a date like 2026-11-25, not {value!r}") from None
+    if not EARLIEST <= day <= LATEST:
+        raise BadFilter(f"{name} must be between {EARLIEST} and {LATEST}")
+    return day
 
 
 def latest_day(conn: psycopg.Connection) -> date | None:

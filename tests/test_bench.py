@@ -16,7 +16,7 @@ FIGURES = [
     "memory: ingest service RSS drift",
     "memory: worker 1 RSS drift",
     "restarts: acknowledged events lost",
-    "restarts: events stored twice",
+    "restarts: events stored, not acknowledged",
 ]
 
 

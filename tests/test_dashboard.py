@@ -112,6 +112,8 @@ def test_every_answer_is_as_the_openapi_document_says(api, openapi, marts):
         ({"start": "2026-05-02", "end": "2026-05-01"}, "start must not be after end"),
         ({"start": "2024-01-01", "end": "2026-01-01"}, "at most 366 days"),
         ({"business_number": "1065'; drop table x"}, "business_number must be"),
+        ({"start": "0001-01-01", "end": "0001-01-05"}, "must be between 2000-01-01"),
+        ({"end": "0001-01-05"}, "end must be between"),
     ],
 )
 def test_bad_filters_get_a_400_with_the_reason(api, openapi, params, reason):
@@ -318,6 +320,10 @@ def test_the_page_draws_the_apis_numbers_in_headless_chromium(browser, dashboard
     for name, figure in figures.items():
         shown = page.get_attribute(f"[data-figure={name}]", "data-value")
         assert float(shown) == pytest.approx(figure["value"]), name
+
+    # Durations are rounded once, then split: never "1m 60s".
+    shown = page.evaluate("[59.6, 119.7, 3599.8, 7170].map(duration)")
+    assert shown == ["1m 0s", "2m 0s", "1h 0m", "2h 0m"]
 
     agents = answers["agents"]["agents"]
     rows = page.locator("#agents tbody tr")

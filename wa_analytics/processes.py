@@ -72,21 +72,33 @@ def start_detached(command: list[str], name: str, data_dir: Path) -> subprocess.
 
 
 def stop_detached(name: str, data_dir: Path, timeout: float = 10) -> bool:
-    """Stop what ``start_detached`` started under ``name``; False if it was not running."""
+    """Stop what ``start_detached`` started under ``name``; False if it was not running.
+
+    The pid file may be stale (a reboot, a crash) and its pid reused: only a process whose
+    command line is ``wa_analytics.cli ... <name>`` is signalled."""
     pid_file = data_dir / f"{name}.pid"
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text())
     pid_file.unlink()
-    try:
-        os.killpg(pid, signal.SIGTERM)  # gunicorn's master and its workers
-    except ProcessLookupError:
+    if not _is_ours(pid, name):
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
+            os.killpg(pid, sig)  # gunicorn's master and its workers
+        except (ProcessLookupError, PermissionError):
+            return sig == signal.SIGKILL
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _is_ours(pid, name):
+                return True
+            time.sleep(0.1)
     return True
+
+
+def _is_ours(pid: int, name: str) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"wa_analytics.cli" in command and name.encode() in command

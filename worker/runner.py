@@ -6,7 +6,7 @@ import time
 
 import redis
 from rq import SimpleWorker
-from rq.registry import StartedJobRegistry
+from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from wa_analytics.config import Settings
 from wa_analytics.queueing import (
@@ -72,8 +72,8 @@ class Watchdog(threading.Thread):
                 if self.stranded():
                     log.warning("deliveries wait with no drain for them; scheduling one")
                     schedule_drain(self.connection, self.settings.queue_name)
-            except redis.RedisError as exc:
-                log.warning("watchdog could not reach Redis: %s", exc)
+            except Exception:  # noqa: BLE001 - the watchdog must outlive any one failure
+                log.warning("drain watchdog check failed", exc_info=True)
 
     def stranded(self) -> bool:
         oldest = self.connection.lindex(BUFFER_KEY, 0)
@@ -83,5 +83,10 @@ class Watchdog(threading.Thread):
         if age < self.settings.watchdog_seconds:
             return False
         queue = drain_queue(self.connection, self.settings.queue_name)
-        running = StartedJobRegistry(queue=queue).count
-        return queue.count == 0 and running == 0
+        # A drain waiting for its retry (Postgres down) is scheduled, not queued or running:
+        # another one would only fail beside it.
+        return (
+            queue.count == 0
+            and StartedJobRegistry(queue=queue).count == 0
+            and ScheduledJobRegistry(queue=queue).count == 0
+        )

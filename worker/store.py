@@ -41,7 +41,8 @@ create temp table if not exists incoming_quarantine (
 # before it. A replaced row gets a new loaded_at, so incremental dbt models recompute it.
 MERGE_EVENTS = f"""
 insert into raw.events ({EVENT_COLUMNS})
-select {EVENT_COLUMNS} from incoming_events
+-- In key order, so that two writers merging the same events lock them in the same order.
+select {EVENT_COLUMNS} from incoming_events order by event_id
 on conflict (event_id) do update set
     event_name = excluded.event_name, user_id = excluded.user_id,
     message_id = excluded.message_id, status = excluded.status,

@@ -20,16 +20,20 @@ function filters() {
 
 async function getJSON(path, params) {
   const response = await fetch(`${path}?${params}`);
-  const body = await response.json();
-  if (!response.ok) throw new Error(body.reason || `${path}: ${response.status}`);
+  const isJSON = (response.headers.get("Content-Type") || "").includes("application/json");
+  const body = isJSON ? await response.json() : null;
+  if (!response.ok) throw new Error((body && body.reason) || `${path}: HTTP ${response.status}`);
+  if (!body) throw new Error(`${path}: the answer is not JSON`);
   return body;
 }
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  if (seconds < 3600) return `${Math.floor(seconds / 60)}m ${Math.round(seconds % 60)}s`;
-  return `${Math.floor(seconds / 3600)}h ${Math.round((seconds % 3600) / 60)}m`;
+  const whole = Math.round(seconds);  // round once, then split: never "1m 60s"
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m ${whole % 60}s`;
+  const minutes = Math.round(whole / 60);
+  return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
 }
 const percent = (rate) => (rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)}%`);
 const count = (n) => (n === null || n === undefined ? "–" : n.toLocaleString("en-US"));
@@ -45,13 +49,21 @@ function drawHeadlines(summary) {
     card.querySelector(".value").textContent = FORMATS[name](figure.value);
     const change = card.querySelector(".change");
     change.className = "change";
-    if (figure.change === null) {
-      change.textContent = `no figure for ${previous.start} – ${previous.end}`;
+    const isRate = name.endsWith("_rate");
+    // Rates change in percentage points; counts and durations relative to the previous value.
+    const delta = isRate && figure.value !== null && figure.previous !== null
+      ? (figure.value - figure.previous) * 100
+      : figure.change === null ? null : figure.change * 100;
+    if (delta === null) {
+      change.textContent = figure.previous === null || figure.value === null
+        ? `no figure for ${previous.start} – ${previous.end}`
+        : `${FORMATS[name](figure.previous)} in the previous period`;
     } else {
-      const arrow = figure.change > 0 ? "▲" : figure.change < 0 ? "▼" : "=";
-      const better = LOWER_IS_BETTER.has(name) ? figure.change < 0 : figure.change > 0;
-      if (figure.change !== 0) change.classList.add(better ? "up" : "down");
-      change.textContent = `${arrow} ${Math.abs(figure.change * 100).toFixed(1)}% vs previous period`;
+      const arrow = delta > 0 ? "▲" : delta < 0 ? "▼" : "=";
+      const better = LOWER_IS_BETTER.has(name) ? delta < 0 : delta > 0;
+      if (delta !== 0) change.classList.add(better ? "up" : "down");
+      const amount = isRate ? `${Math.abs(delta).toFixed(1)} pt` : `${Math.abs(delta).toFixed(1)}%`;
+      change.textContent = `${arrow} ${amount} vs previous period`;
     }
     card.dataset.value = figure.value === null ? "" : String(figure.value);
   }
@@ -178,20 +190,30 @@ function drawAgents(data) {
 async function fillBusinessNumbers(selected) {
   const select = document.getElementById("business_number");
   const { business_numbers: numbers } = await getJSON(API + "business-numbers", "");
-  for (const { business_number: number } of numbers) {
-    select.append(new Option(number, number, false, number === selected));
-  }
+  const known = numbers.map((n) => n.business_number);
+  // A number from the address without inbound traffic stays selectable, so Apply keeps it.
+  if (selected && !known.includes(selected)) known.push(selected);
+  for (const number of known) select.append(new Option(number, number, false, number === selected));
 }
 
+let latestLoad = 0;
+
 async function load() {
+  const ticket = ++latestLoad;  // a slower, older answer must not overwrite a newer one
   document.body.dataset.state = "loading";
   const params = filters();
-  const names = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"];
+  const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents"];
   try {
-    const answers = await Promise.all(names.map((name) => getJSON(API + name, params)));
-    const data = Object.fromEntries(names.map((name, i) => [name, answers[i]]));
+    // The summary settles the period (the latest day with data, by default); every other
+    // panel asks for exactly that period, so all show the same days.
+    const summary = await getJSON(API + "summary", params);
+    const period = new URLSearchParams(params);
+    period.set("start", summary.start);
+    period.set("end", summary.end);
+    const answers = await Promise.all(names.map((name) => getJSON(API + name, period)));
+    if (ticket !== latestLoad) return;
+    const data = { summary, ...Object.fromEntries(names.map((name, i) => [name, answers[i]])) };
     window.dashboard.data = data;
-    const summary = data.summary;
     document.getElementById("start").value = summary.start;
     document.getElementById("end").value = summary.end;
     document.getElementById("period").textContent =
@@ -207,6 +229,7 @@ async function load() {
     document.getElementById("error").hidden = true;
     document.body.dataset.state = "ready";
   } catch (error) {
+    if (ticket !== latestLoad) return;
     const box = document.getElementById("error");
     box.textContent = error.message;
     box.hidden = false;

@@ -1,6 +1,9 @@
 """The reliability soak: steady traffic at half capacity while the worker is stopped and started
 again (SIGTERM, as a deploy does) and later killed with its helpers (SIGKILL, as a crash does).
-It counts what was acknowledged but never stored, and what was stored twice: both must be 0."""
+It counts the acknowledged events never stored (must be 0) and the stored events no
+acknowledged delivery carried (at most the deliveries refused: one applied as its answer was
+lost). No event can be stored twice: raw.events' unique key refuses it, so the stored set is
+compared with the acknowledged one instead."""
 
 import os
 import signal
@@ -26,29 +29,38 @@ def measure_restarts(settings: Settings, rate: float, duration: float, seed: int
     bodies = list(campaign(max(200, int(rate * duration)), seed=seed))
     keys = [event_key(body) for body in bodies]
     workers = [_start_worker()]
-    with Service() as service:
-        restarts = threading.Thread(target=_restart_twice, args=(workers, duration), daemon=True)
-        restarts.start()
-        log(f"open loop at {rate:,.0f}/s for {duration:.0f}s; the worker restarted twice")
-        sent = loadgen.open_loop(HOST, service.port, signed_requests(service.port, bodies), rate)
-        restarts.join()
-        acknowledged = {keys[index] for index, _ in sent.acknowledged}
-        try:
+    stopping = threading.Event()
+    restarts = threading.Thread(
+        target=_restart_twice, args=(workers, duration, stopping), daemon=True
+    )
+    try:
+        with Service() as service:
+            restarts.start()
+            log(f"open loop at {rate:,.0f}/s for {duration:.0f}s; the worker restarted twice")
+            requests = signed_requests(service.port, bodies)
+            sent = loadgen.open_loop(HOST, service.port, requests, rate)
+            restarts.join()
+            acknowledged = {keys[index] for index, _ in sent.acknowledged}
             # A killed drain's claims return when its lease lapses (WA_LEASE_SECONDS).
-            rows = _wait_until_drained(settings, len(acknowledged), settings.lease_seconds + 60)
-        finally:
-            stop_all(workers[-1:])
+            timeout = settings.lease_seconds + 60
+            rows = _wait_until_drained(settings, len(acknowledged), timeout)
+    finally:
+        stopping.set()
+        if restarts.is_alive():
+            restarts.join(timeout=60)
+        stop_all(workers)
     reset(settings)
     stored = set(rows)
     lost = len(acknowledged - stored)
-    twice = len(rows) - len(stored)
+    extra = len(stored - acknowledged)
     refused = sum(n for status, n in sent.statuses.items() if status != 200)
     return [
         Row(f"restarts: deliveries acknowledged at {rate:,.0f}/s", len(acknowledged), ""),
         Row("restarts: deliveries not acknowledged (sender retries)", refused, ""),
         Row("restarts: acknowledged events lost", lost, "", None, "", "= 0", lost == 0),
-        Row("restarts: events stored twice", twice, "", None, "", "= 0", twice == 0),
-    ]
+        Row("restarts: events stored, not acknowledged", extra, "", None, "",
+            "<= not acknowledged", extra <= refused),
+    ]  # fmt: skip
 
 
 def event_key(body: bytes) -> tuple[str, str, str]:
@@ -65,12 +77,14 @@ def _start_worker():
     return spawn_cli(["worker"], start_new_session=True)
 
 
-def _restart_twice(workers: list, duration: float) -> None:
-    time.sleep(duration / 3)
+def _restart_twice(workers: list, duration: float, stopping: threading.Event) -> None:
+    if stopping.wait(duration / 3):
+        return
     log("worker stopped (SIGTERM) and started again")
     stop_all(workers[-1:])
     workers.append(_start_worker())
-    time.sleep(duration / 3)
+    if stopping.wait(duration / 3):
+        return
     log("worker and its helpers killed (SIGKILL) and started again")
     os.killpg(workers[-1].pid, signal.SIGKILL)
     workers[-1].wait()
