@@ -19,7 +19,7 @@ from wa_analytics.database import migrate
 from wa_analytics.runtime import export_pg_environment
 
 TEST_DATABASE = "wa_analytics_test"
-RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine"
+RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine, raw.contact_revisions"
 
 
 def _test_database_url(tmp_dir: Path) -> str:

@@ -6,7 +6,14 @@ import time
 
 import orjson
 import psycopg
-from helpers import build, cloud_api_delivery, mart_snapshot, status, text_message
+from helpers import (
+    build,
+    cloud_api_delivery,
+    crm_event,
+    mart_snapshot,
+    status,
+    text_message,
+)
 
 from wa_analytics.dbt import PROJECT_ROOT
 from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
@@ -51,6 +58,18 @@ def test_incremental_build_equals_full_refresh(servers, db):
     first = first + [reclassified(status("wamid.RECLASS", LONE_CONTACT, now, "delivered"))]
     second = second + [reclassified(messages=[text_message("wamid.RECLASS", LONE_CONTACT, now)])]
 
+    # A message the CRM reported under one number and Meta, whose report comes first, under
+    # another: it leaves its first contact, who has nothing else and must leave the marts.
+    first = first + [
+        Delivery(
+            CRM_PATH,
+            orjson.dumps(
+                crm_event("whatsapp.message.received", "wamid.MOVED", "+447911000999", now)
+            ),
+        )
+    ]
+    second = second + [reclassified(messages=[text_message("wamid.MOVED", "447911000888", now)])]
+
     load(servers["database_url"], first)
     build("--full-refresh")
     load(servers["database_url"], second)
@@ -75,3 +94,8 @@ def test_incremental_build_equals_full_refresh(servers, db):
         "select count(*) from marts.message_delivery where message_id = 'wamid.RECLASS'"
     ).fetchone()[0]
     assert lone == 0
+    moved = db.execute(
+        "select contact_id from marts.business_contacts where contact_id like '+44791100099%'"
+        " or contact_id like '+44791100088%'"
+    ).fetchall()
+    assert moved == [("+447911000888",)]

@@ -1,14 +1,22 @@
 {#- Contacts with events that arrived since the last build of {{ this }} (less the lookback
-    window, var incremental_lookback_hours, which covers batches committed out of order). Late
-    and out-of-order events arrive with a new loaded_at, however old their occurred_at, so every
-    contact whose history changed is recomputed in full. -#}
+    window, var incremental_lookback_hours, which covers batches committed out of order), and
+    contacts an event left since then (raw.contact_revisions: a report that comes first moved
+    it to another contact). Late and out-of-order events arrive with a new loaded_at, however
+    old their occurred_at, so every contact whose history changed is recomputed in full. -#}
 {% macro touched_contacts() %}
-    select distinct events.user_id as contact_id
+    {%- set since -%}
+        (
+            select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
+            from {{ this }} as built
+        ) - interval '{{ var("incremental_lookback_hours") }} hours'
+    {%- endset %}
+    select events.user_id as contact_id
     from {{ source('whatsapp', 'events') }} as events
-    where events.loaded_at > (
-        select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
-        from {{ this }} as built
-    ) - interval '{{ var("incremental_lookback_hours") }} hours'
+    where events.loaded_at > {{ since }}
+    union
+    select revisions.user_id as contact_id
+    from {{ source('whatsapp', 'contact_revisions') }} as revisions
+    where revisions.revised_at > {{ since }}
 {% endmacro %}
 
 {#- When the latest event of each contact was loaded (only touched contacts in incremental

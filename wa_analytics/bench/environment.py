@@ -18,7 +18,7 @@ from wa_analytics.queueing import redis_client
 from wa_analytics.runtime import ensure_services, export_pg_environment
 
 BENCH_REDIS_DB = 13
-RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine"
+RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine, raw.contact_revisions"
 
 
 def prepare() -> Settings:
