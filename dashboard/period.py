@@ -1,7 +1,8 @@
 """The filters every metrics endpoint takes: a date range and a business number."""
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -17,11 +18,13 @@ class BadFilter(ValueError):
 
 @dataclass(frozen=True)
 class Period:
-    """Local days ``start`` to ``end``, both included, optionally one business number."""
+    """Local days ``start`` to ``end``, both included, optionally one business number; days are
+    local to ``timezone``, the one the marts were built with."""
 
     start: date
     end: date
     business_number: str | None = None
+    timezone: str = "UTC"
 
     @property
     def days(self) -> int:
@@ -33,6 +36,7 @@ class Period:
             self.start - timedelta(days=self.days),
             self.start - timedelta(days=1),
             self.business_number,
+            self.timezone,
         )
 
     def params(self) -> dict:
@@ -43,6 +47,7 @@ class Period:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "business_number": self.business_number,
+            "timezone": self.timezone,
         }
 
 
@@ -53,13 +58,14 @@ def period_from_args(args, conn: psycopg.Connection) -> Period:
     number = args.get("business_number") or None
     if number is not None and not (number.isascii() and number.isalnum() and len(number) <= 64):
         raise BadFilter("business_number must be Meta's phone number id (letters and digits)")
-    end = _date(args, "end") or latest_day(conn) or date.today()
+    timezone = reporting_timezone(conn)
+    end = _date(args, "end") or latest_day(conn) or datetime.now(ZoneInfo(timezone)).date()
     start = _date(args, "start") or end - timedelta(days=DEFAULT_DAYS - 1)
     if start > end:
         raise BadFilter("start must not be after end")
     if (end - start).days + 1 > MAX_DAYS:
         raise BadFilter(f"the range may span at most {MAX_DAYS} days")
-    return Period(start, end, number)
+    return Period(start, end, number, timezone)
 
 
 def _date(args, name: str) -> date | None:
@@ -86,3 +92,8 @@ def latest_day(conn: psycopg.Connection) -> date | None:
         ) as latest
         """
     ).fetchone()[0]
+
+
+def reporting_timezone(conn: psycopg.Connection) -> str:
+    """The time zone the marts' days and hours are local to (dbt var reporting_timezone)."""
+    return conn.execute("select reporting_timezone from marts.reporting_settings").fetchone()[0]

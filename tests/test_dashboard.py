@@ -101,6 +101,7 @@ def test_every_answer_is_as_the_openapi_document_says(api, openapi, marts):
         (last - timedelta(days=27)).isoformat(),
         last.isoformat(),
     )
+    assert body["timezone"] == "UTC"  # as the marts were built
     assert api.get("/api/v1/openapi.json").get_json()["openapi"].startswith("3.1")
 
 
@@ -328,6 +329,7 @@ def test_the_page_draws_the_apis_numbers_in_headless_chromium(browser, dashboard
     agents = answers["agents"]["agents"]
     rows = page.locator("#agents tbody tr")
     assert rows.count() == len(agents) > 1
+    assert "(days and hours in UTC)" in page.inner_text("#period")
     assert rows.nth(0).locator("td").nth(0).inner_text() == agents[0]["agent_id"]
     assert rows.nth(0).locator("td").nth(1).inner_text() == f"{agents[0]['responses']:,}"
     assert errors == []

@@ -217,13 +217,14 @@ async function load() {
     document.getElementById("start").value = summary.start;
     document.getElementById("end").value = summary.end;
     document.getElementById("period").textContent =
-      `${summary.start} – ${summary.end}` +
+      `${summary.start} – ${summary.end} (days and hours in ${summary.timezone})` +
       (summary.business_number ? `, business number ${summary.business_number}` : ", all business numbers") +
       `; changes against ${summary.previous_period.start} – ${summary.previous_period.end}`;
     drawHeadlines(summary);
     drawResponseTimes(data["response-times"]);
     drawContactGrowth(data["contact-growth"]);
     drawPeakHours(data["peak-hours"]);
+    document.getElementById("peak-hours-zone").textContent = `(${summary.timezone})`;
     drawDelivery(data.delivery);
     drawAgents(data.agents);
     document.getElementById("error").hidden = true;
