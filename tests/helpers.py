@@ -94,6 +94,7 @@ def crm_event(event: str, message_id: str, phone: str, timestamp, **extra) -> di
 AS_OF_BUILD = {
     "conversations": {"is_expired_unanswered"},
     "waiting_contacts": {"waiting_seconds", "is_window_open"},
+    "reporting_settings": {"built_at"},
 }
 
 
