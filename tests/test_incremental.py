@@ -99,3 +99,24 @@ def test_incremental_build_equals_full_refresh(servers, db):
         " or contact_id like '+44791100088%'"
     ).fetchall()
     assert moved == [("+447911000888",)]
+
+
+def test_contacts_who_never_write_do_not_hold_back_the_watermark(servers, db):
+    """A campaign's recipients who never reply add no conversation: the next build still starts
+    from what the last one read, not from the latest contact who wrote in."""
+    load(
+        servers["database_url"],
+        [reclassified(messages=[text_message("wamid.W1", "447911000111", int(time.time()) - 60)])],
+    )
+    build("--full-refresh")
+    load(
+        servers["database_url"],
+        [reclassified(status("wamid.W2", "447911000222", int(time.time()) - 30, "delivered"))],
+    )
+    build()
+    latest = db.execute("select max(loaded_at) from raw.events").fetchone()[0]
+    marks = dict(db.execute("select model_name, loaded_until from intermediate.build_watermarks"))
+    for model in ("marts.conversations", "marts.responses", "marts.business_contacts",
+                  "intermediate.int_conversations_windowed"):  # fmt: skip
+        assert marks[model] == latest, model
+    assert db.execute("select max(loaded_at) from marts.conversations").fetchone()[0] < latest

@@ -1,14 +1,12 @@
-{#- Contacts with events that arrived since the last build of {{ this }} (less the lookback
-    window, var incremental_lookback_hours, which covers batches committed out of order), and
+{#- Contacts with events that arrived since the last build of {{ this }} (its watermark, less
+    the lookback window, var incremental_lookback_hours, which covers batches committed out of
+    order), and
     contacts an event left since then (raw.contact_revisions: a report that comes first moved
     it to another contact). Late and out-of-order events arrive with a new loaded_at, however
     old their occurred_at, so every contact whose history changed is recomputed in full. -#}
 {% macro touched_contacts() %}
     {%- set since -%}
-        (
-            select coalesce(max(built.loaded_at), '-infinity'::timestamptz)
-            from {{ this }} as built
-        ) - interval '{{ var("incremental_lookback_hours") }} hours'
+        {{ build_watermark() }} - interval '{{ var("incremental_lookback_hours") }} hours'
     {%- endset %}
     select events.user_id as contact_id
     from {{ source('whatsapp', 'events') }} as events

@@ -1,0 +1,35 @@
+{#- How far each per-contact model has read raw.events: its last build's high-water mark of
+    loaded_at. Kept apart from the model's rows: a contact who never writes in (a campaign's
+    recipient) adds no conversation, response or business contact, so the rows' own latest
+    loaded_at would lag behind what was read, and each build would recompute more contacts than
+    changed. Created by on-run-start; written by each per-contact model's post-hook. -#}
+{% macro create_build_watermarks() %}
+    create schema if not exists intermediate;
+    create table if not exists intermediate.build_watermarks (
+        model_name text primary key,
+        loaded_until timestamptz not null
+    )
+{% endmacro %}
+
+{% macro record_build_watermark() %}
+    insert into intermediate.build_watermarks (model_name, loaded_until)
+    select
+        '{{ this.schema }}.{{ this.identifier }}',
+        coalesce(max(events.loaded_at), '-infinity'::timestamptz)
+    from {{ source('whatsapp', 'events') }} as events
+    on conflict (model_name) do update set loaded_until = excluded.loaded_until
+{% endmacro %}
+
+{#- Where an incremental build of {{ this }} starts reading: its recorded watermark, else (the
+    first build after an upgrade) the latest loaded_at among its rows. -#}
+{% macro build_watermark() %}
+    coalesce(
+        (
+            select watermarks.loaded_until
+            from intermediate.build_watermarks as watermarks
+            where watermarks.model_name = '{{ this.schema }}.{{ this.identifier }}'
+        ),
+        (select max(built.loaded_at) from {{ this }} as built),
+        '-infinity'::timestamptz
+    )
+{% endmacro %}
