@@ -28,7 +28,7 @@ from wa_analytics.processes import (
 from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
 from wa_analytics.runtime import ensure_services
 
-STEPS = 6
+STEPS = 7
 # (title, query) for each table the demo prints; every figure comes from a mart.
 REPORTS = [
     (
