@@ -218,11 +218,10 @@ def test_a_soak_with_worker_restarts_loses_and_duplicates_nothing(servers):
     # Nearly all acknowledged on a loaded CI machine; what was not is the sender's to retry.
     acknowledged = float(rows["restarts: deliveries acknowledged at 300/s"][0].replace(",", ""))
     assert acknowledged >= 5_900
-    for figure in (
-        "restarts: acknowledged events lost",
-        "restarts: events stored, not acknowledged",
-    ):
-        assert rows[figure][0] == "0.0" and rows[figure][-1] == "pass", rows
+    lost = rows["restarts: acknowledged events lost"]
+    assert lost[0] == "0.0" and lost[-1] == "pass", rows
+    # At most one per refused delivery: applied as its answer was lost.
+    assert rows["restarts: events stored, not acknowledged"][-1] == "pass", rows
 
 
 def test_a_delivery_whose_drain_job_was_never_enqueued_is_still_stored(
