@@ -11,6 +11,7 @@ import time
 
 import orjson
 import psycopg
+import pytest
 import redis
 from helpers import TEST_SECRETS, cloud_api_delivery, run_worker, signed_post, text_message
 
@@ -47,60 +48,59 @@ def send_until_accepted(client, body: bytes, attempts: int = 5) -> int:
     raise AssertionError("never accepted")
 
 
-def test_redis_outage_loses_and_duplicates_nothing(servers, db, tmp_path, monkeypatch):
-    """While Redis is down every delivery gets a 503 within 1.5 s, never a 200. Redis comes back
-    from its append-only file with what it had acknowledged; the sender retries what was
-    refused; every delivery is stored exactly once."""
+@pytest.fixture
+def own_redis(servers, tmp_path, monkeypatch):
+    """A private Redis (with the production settings) that a test may stop or kill, and the
+    ingest app on it: (folder, url, settings, test client)."""
     folder = tmp_path / "own-redis"
     url = embedded.ensure_redis(folder)
     monkeypatch.setenv("REDIS_URL", url)
     settings = load_settings(
         {**TEST_SECRETS, "REDIS_URL": url, "DATABASE_URL": servers["database_url"]}
     )
-    client = create_app(settings).test_client()
-    try:
-        for number in range(10):
-            assert send_until_accepted(client, delivery(number)) == 1
-        embedded.stop(folder)  # SIGTERM: Redis flushes its append-only file and exits
-        deadline = time.monotonic() + 10
-        while embedded.redis_answers(url):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        slowest = 0.0
-        for number in range(10, 20):
-            started = time.monotonic()
-            response = signed_post(client, "/webhooks/whatsapp", delivery(number))
-            slowest = max(slowest, time.monotonic() - started)
-            assert response.status_code == 503 and response.headers["Retry-After"]
-        assert slowest < 1.5
+    yield folder, url, settings, create_app(settings).test_client()
+    embedded.stop(folder)
 
-        embedded.ensure_redis(folder)
-        restored = redis.Redis.from_url(url)
-        assert restored.llen("wa:deliveries") == 10  # the acknowledged ones survived the restart
-        for number in range(10, 20):
-            send_until_accepted(client, delivery(number))
-        for number in range(5):  # and some duplicates, as senders also retry what succeeded
-            send_until_accepted(client, delivery(number))
-        run_worker(restored, settings)
-    finally:
-        embedded.stop(folder)
+
+def test_redis_outage_loses_and_duplicates_nothing(own_redis, db):
+    """While Redis is down every delivery gets a 503 within 1.5 s, never a 200. Redis comes back
+    from its append-only file with what it had acknowledged; the sender retries what was
+    refused; every delivery is stored exactly once."""
+    folder, url, settings, client = own_redis
+    for number in range(10):
+        assert send_until_accepted(client, delivery(number)) == 1
+    embedded.stop(folder)  # SIGTERM: Redis flushes its append-only file and exits
+    deadline = time.monotonic() + 10
+    while embedded.redis_answers(url):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    slowest = 0.0
+    for number in range(10, 20):
+        started = time.monotonic()
+        response = signed_post(client, "/webhooks/whatsapp", delivery(number))
+        slowest = max(slowest, time.monotonic() - started)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+    assert slowest < 1.5
+
+    embedded.ensure_redis(folder)
+    restored = redis.Redis.from_url(url)
+    assert restored.llen("wa:deliveries") == 10  # the acknowledged ones survived the restart
+    for number in range(10, 20):
+        send_until_accepted(client, delivery(number))
+    for number in range(5):  # and some duplicates, as senders also retry what succeeded
+        send_until_accepted(client, delivery(number))
+    run_worker(restored, settings)
     stored = db.execute("select count(*), count(distinct message_id) from raw.events").fetchone()
     assert stored == (20, 20)
     assert db.execute("select count(*) from raw.deliveries").fetchone()[0] == 20
 
 
-def test_redis_killed_keeps_every_acknowledged_delivery(servers, db, tmp_path, monkeypatch):
+def test_redis_killed_keeps_every_acknowledged_delivery(own_redis, db):
     """SIGKILL Redis while a sender posts as fast as it can. Redis appends each write to its
     append-only file before it answers, so with appendfsync everysec a killed process loses
     nothing it acknowledged (only a crash of the machine can lose the last second, which no
     test on one machine can stage). After the restart every 200 is stored exactly once."""
-    folder = tmp_path / "own-redis"
-    url = embedded.ensure_redis(folder)
-    monkeypatch.setenv("REDIS_URL", url)
-    settings = load_settings(
-        {**TEST_SECRETS, "REDIS_URL": url, "DATABASE_URL": servers["database_url"]}
-    )
-    client = create_app(settings).test_client()
+    folder, url, settings, client = own_redis
     pid = int((folder / "redis" / "redis.pid").read_text())
     killer = threading.Timer(0.5, os.kill, (pid, signal.SIGKILL))
     acknowledged, refused, number = [], 0, 0
@@ -122,7 +122,6 @@ def test_redis_killed_keeps_every_acknowledged_delivery(servers, db, tmp_path, m
         run_worker(restored, settings)
     finally:
         killer.cancel()
-        embedded.stop(folder)
     stored = {
         int(message_id.removeprefix("wamid.R"))
         for (message_id,) in db.execute("select message_id from raw.events")
