@@ -276,3 +276,58 @@ def test_parsers_and_redaction_never_crash_on_arbitrary_json(value):
         parse_crm_event(crm, RECEIVED)
     except ParseError:
         pass
+
+
+def _status_notification(item: object, metadata: object = None, field: str = "messages") -> dict:
+    """A notification as Meta sends a status: no messages or contacts keys at all."""
+    value = {"messaging_product": "whatsapp", "statuses": [item]}
+    if metadata is not None:
+        value["metadata"] = metadata
+    return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": field, "value": value}
+    ]}]}  # fmt: skip
+
+
+FAILED = status("wamid.F", WA_ID, T0, "failed", errors=[{"code": 131026, "title": "Undeliverable"}])
+ONE_STATUS_NOTIFICATIONS = [
+    _status_notification(status("wamid.D", WA_ID, T0), {"phone_number_id": "1065"}),
+    _status_notification(status("wamid.R", WA_ID, T0, "read"), {"display_phone_number": 1555}),
+    _status_notification(FAILED),
+    _status_notification(
+        {"id": "wamid.I", "status": "sent", "timestamp": T0, "recipient_id": 4479}
+    ),
+    _status_notification(status("wamid.ISO", WA_ID, T0) | {"timestamp": "2026-11-24T10:15:30Z"}),
+    _status_notification(status("wamid.U", WA_ID, T0, "bounced")),
+    _status_notification(status("wamid.T", WA_ID, T0) | {"timestamp": "99999999999"}),
+    _status_notification(status("wamid.P", "12", T0)),
+    _status_notification({"id": "wamid.M", "status": "sent"}),
+    _status_notification("not an object"),
+    _status_notification(status("wamid.X", WA_ID, T0), field="message_template_status_update"),
+    _status_notification(status("wamid.Y", WA_ID, T0), metadata="odd"),
+]
+
+
+@given(
+    st.lists(st.sampled_from(ONE_STATUS_NOTIFICATIONS), min_size=1, max_size=6),
+    st.sampled_from([None, "SOME-KEY"]),
+)
+def test_the_one_status_fast_path_stores_what_the_general_path_stores(notifications, hash_key):
+    """Most deliveries take a shortcut past the general walk; every row it gives (deliveries,
+    events, quarantined items) must be the one the general path gives."""
+    from wa_analytics.queueing import Envelope, delivery_id_for
+    from worker import processing
+    from worker.phones import PhoneRules
+
+    bodies = [orjson.dumps(n) for n in notifications]
+    envelopes = [Envelope(delivery_id_for("whatsapp", b), "whatsapp", RECEIVED.timestamp(), b)
+                 for b in bodies]  # fmt: skip
+    rules = PhoneRules(hash_key=hash_key)
+    fast = processing.build_batch(envelopes, rules)
+    original, processing.single_status = processing.single_status, lambda payload: None
+    try:
+        general = processing.build_batch(envelopes, rules)
+    finally:
+        processing.single_status = original
+    assert (fast.deliveries, fast.events, fast.quarantine) == (
+        general.deliveries, general.events, general.quarantine
+    )  # fmt: skip

@@ -55,7 +55,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         crm_webhook_secret=env.get("CRM_WEBHOOK_SECRET", ""),
         max_body_bytes=int(env.get("WA_MAX_BODY_BYTES", 3 * MIB)),
         queue_name=env.get("WA_QUEUE", "wa-ingest"),
-        batch_size=int(env.get("WA_BATCH_SIZE", 1000)),
+        batch_size=int(env.get("WA_BATCH_SIZE", 2000)),
         # Processes one drain job uses on a backlog (each parses and COPYs on its own).
         drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
         # How long a drain's claim outlives the drain if it dies: its batch then goes back.

@@ -9,7 +9,7 @@ cost off the hot path. See ``worker/jobs.py`` for how the flag is handed back wi
 
 import time
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 import redis
@@ -50,9 +50,11 @@ def redis_client(url: str, timeout: float = 0.5) -> redis.Redis:
     )
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One accepted delivery: who sent it, when it arrived, and its body byte for byte."""
+class Envelope(NamedTuple):
+    """One accepted delivery: who sent it, when it arrived, and its body byte for byte.
+
+    A named tuple: the worker decodes one per delivery, and a frozen dataclass costs twice as
+    much to build."""
 
     delivery_id: str
     source: str

@@ -25,7 +25,7 @@ from wa_analytics.queueing import (
 )
 from worker.phones import PhoneRules
 from worker.processing import build_batch
-from worker.store import write_batch
+from worker.store import held_stored_rows, write_batch
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ def drain_batches(
     claim = conn_redis.register_script(CLAIM)
     rules = PhoneRules.from_settings(settings)
     totals = Counter()
+    precheck = False  # a backlog of new traffic: COPY straight away until a batch is refused
     with database.connect(settings.database_url) as conn:
         while time.monotonic() < deadline:
             raw = claim(
@@ -113,10 +114,12 @@ def drain_batches(
                 break
             conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
             try:
-                added = write_batch(conn, build_batch(map(Envelope.decode, raw), rules))
+                batch = build_batch(map(Envelope.decode, raw), rules)
+                added = write_batch(conn, batch, precheck)
             except Exception:
                 give_back(conn_redis, processing)
                 raise
+            precheck = held_stored_rows(batch, added)
             conn_redis.delete(processing, lease)
             totals["batches"] += 1
             totals.update(added)

@@ -11,7 +11,7 @@ from worker.enrichment import enrich
 from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
 from worker.parsing.event import Event, Rejected
-from worker.parsing.whatsapp import parse_notification
+from worker.parsing.whatsapp import parse_notification, single_status, status_event
 from worker.phones import PhoneRules, pseudonymise
 from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
 
@@ -43,6 +43,7 @@ class Batch:
 
     def add_event(self, event: Event, delivery_id: str, source: str, received_at: datetime):
         event_id = event.event_id
+        event.properties["source"] = source
         row = (
             event_id,
             event.event_name,
@@ -54,7 +55,7 @@ class Batch:
             received_at,
             source,
             delivery_id,
-            orjson.dumps(event.properties | {"source": source}).decode(),
+            orjson.dumps(event.properties).decode(),
         )
         index = self._event_rows.get(event_id)
         if index is None:
@@ -104,9 +105,33 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
         return
     if b"\\u0000" in envelope.body:
         payload = without_nul(payload)
+    elif (
+        source == "whatsapp"
+        and not rules.hash_key
+        and _add_single_status(batch, envelope, payload, received_at)
+    ):
+        return
     stored, stored_json = stored_form(payload, envelope.body, source, rules)
     batch.add_delivery(delivery_id, source, received_at, stored_json)
     add_derived(batch, delivery_id, source, received_at, stored, rules)
+
+
+def _add_single_status(
+    batch: Batch, envelope: Envelope, payload: dict, received_at: datetime
+) -> bool:
+    """The fast path for a notification of one status (see ``single_status``): nothing in it
+    to redact, so it is kept as received. False sends anything else down the general path,
+    which also turns a status that does not parse into a quarantined item."""
+    found = single_status(payload)
+    if found is None:
+        return False
+    try:
+        event = status_event(*found, received_at)
+    except ParseError:
+        return False
+    batch.add_delivery(envelope.delivery_id, "whatsapp", received_at, envelope.body.decode())
+    batch.add_event(enrich(event), envelope.delivery_id, "whatsapp", received_at)
+    return True
 
 
 def stored_form(payload: dict, body: bytes, source: str, rules: PhoneRules) -> tuple[dict, str]:

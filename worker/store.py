@@ -1,10 +1,11 @@
 """Writing a batch to Postgres in one transaction.
 
-The fast path: ask which of the batch's deliveries and events are already stored (one index probe
-each, far cheaper than writing), drop those, and COPY the rest straight into the raw tables. If a
-concurrent writer stored one of them in the meantime, the unique keys refuse the COPY; the batch
-then takes the safe path: COPY into temporary tables and insert what is not there yet. Either
-way a retried batch is harmless.
+The fast path COPYs a batch straight into the raw tables. A batch expected to hold rows already
+stored (``precheck``: replays come in runs, e.g. a sender re-sending a backlog) first asks which
+of its deliveries and events are there (one index probe each, cheaper than a refused COPY) and
+drops those. If the unique keys refuse the COPY all the same (no precheck, or a concurrent writer
+stored a row meanwhile), the batch takes the safe path: COPY into temporary tables and insert
+what is not there yet. Either way a retried batch is harmless.
 
 An event already stored from another delivery (the CRM and Meta reporting one message, or a
 sender re-sending it in a different body) is merged: the report that
@@ -12,7 +13,9 @@ sender re-sending it in a different body) is merged: the report that
 """
 
 import psycopg
-from psycopg import errors
+from psycopg import errors, postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from worker.processing import Batch
 
@@ -71,21 +74,66 @@ TABLES = (
     ("events", EVENT_COLUMNS),
     ("quarantine", QUARANTINE_COLUMNS),
 )
+# The column types of each table's COPY, in binary format: Postgres then skips parsing the text
+# of timestamps and ids, a fifth of its work in loading raw.events.
+COPY_TYPES = {
+    "deliveries": ["uuid", "text", "timestamptz", "json"],
+    "events": ["uuid"] + ["text"] * 5 + ["timestamptz"] * 2 + ["text", "uuid", "jsonb"],
+    "quarantine": ["uuid", "text", "timestamptz", "text", "jsonb", "text"],
+}
 
 
-def write_batch(conn: psycopg.Connection, batch: Batch) -> dict[str, int]:
+class _UUIDTextDumper(Dumper):
+    """A uuid the batch holds as text (32 hex digits, hyphens or not), sent in binary."""
+
+    format = Format.BINARY
+    oid = postgres.types["uuid"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return bytes.fromhex(obj.replace("-", ""))
+
+
+class _JsonTextDumper(Dumper):
+    """JSON the batch already serialised: json's binary form is its text."""
+
+    format = Format.BINARY
+    oid = postgres.types["json"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return obj.encode()
+
+
+class _JsonbTextDumper(_JsonTextDumper):
+    """jsonb's binary form is a version byte, then the text."""
+
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def write_batch(conn: psycopg.Connection, batch: Batch, precheck: bool = True) -> dict[str, int]:
     """Store ``batch`` in one transaction; returns the rows actually added per table."""
     with conn.transaction(), conn.cursor() as cur:
+        for dumper in (_UUIDTextDumper, _JsonTextDumper, _JsonbTextDumper):
+            cur.adapters.register_dumper(None, dumper)
         try:
             with conn.transaction():
-                return _copy_new_rows(cur, batch)
+                return _copy_new_rows(cur, batch, precheck)
         except errors.UniqueViolation:
             return _copy_and_merge(cur, batch)
 
 
-def _copy_new_rows(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
-    known_deliveries = _stored_keys(cur, "deliveries", "delivery_id", batch.deliveries)
-    known_events = _stored_keys(cur, "events", "event_id", batch.events)
+def held_stored_rows(batch: Batch, added: dict[str, int]) -> bool:
+    """Whether some of ``batch``'s rows were stored before: the next batch is prechecked."""
+    return added["deliveries"] < len(batch.deliveries) or added["events"] < len(batch.events)
+
+
+def _copy_new_rows(cur: psycopg.Cursor, batch: Batch, precheck: bool) -> dict[str, int]:
+    known_deliveries, known_events = set(), set()
+    if precheck:
+        known_deliveries = _stored_keys(cur, "deliveries", "delivery_id", batch.deliveries)
+        known_events = _stored_keys(cur, "events", "event_id", batch.events)
     rows = {
         "deliveries": [r for r in batch.deliveries if _hex(r[0]) not in known_deliveries],
         "events": [r for r in batch.events if _hex(r[0]) not in known_events],
@@ -97,7 +145,7 @@ def _copy_new_rows(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         r for r in batch.events if _hex(r[0]) in known_events and _hex(r[9]) not in known_deliveries
     ]
     for table, columns in TABLES:
-        _copy(cur, f"raw.{table}", columns, rows[table])
+        _copy(cur, f"raw.{table}", columns, rows[table], COPY_TYPES[table])
     if contested:
         cur.execute(STAGING_TABLES)
         _merge_events(cur, contested)
@@ -130,7 +178,7 @@ def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         if table == "events":
             added[table] = _merge_events(cur, rows)
             continue
-        _copy(cur, f"incoming_{table}", columns, rows)
+        _copy(cur, f"incoming_{table}", columns, rows, COPY_TYPES[table])
         cur.execute(
             f"insert into raw.{table} ({columns}) select {columns} from incoming_{table}"
             " on conflict do nothing"
@@ -141,15 +189,16 @@ def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
 
 def _merge_events(cur: psycopg.Cursor, rows: list[tuple]) -> int:
     """Insert or, by precedence, replace ``rows``; returns how many were new events."""
-    _copy(cur, "incoming_events", EVENT_COLUMNS, rows)
+    _copy(cur, "incoming_events", EVENT_COLUMNS, rows, COPY_TYPES["events"])
     cur.execute(NOTE_DEPARTED_CONTACTS)
     cur.execute(MERGE_EVENTS)
     return sum(inserted for (inserted,) in cur.fetchall())
 
 
-def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple]) -> None:
+def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple], types: list) -> None:
     if not rows:
         return
-    with cur.copy(f"copy {table} ({columns}) from stdin") as copy:
+    with cur.copy(f"copy {table} ({columns}) from stdin (format binary)") as copy:
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)

@@ -16,7 +16,8 @@ MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 
 # Fixed namespace so event ids are stable across machines and re-derivations.
 EVENT_NAMESPACE = uuid.UUID("5d0c1d5e-8a0e-4b9a-9a57-3f1c1e0a7d11")
-_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+# The hash state after the namespace, copied for each id instead of hashing the namespace again.
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_NAMESPACE.bytes)
 # WhatsApp did not exist before this; older timestamps are corrupt, not history.
 EARLIEST_PLAUSIBLE = datetime(2009, 1, 1, tzinfo=UTC)
 # Senders' clocks drift a little; a day ahead of arrival is a broken timestamp.
@@ -38,7 +39,9 @@ class Event:
         """``uuid5(EVENT_NAMESPACE, name|message_id|status)`` as 32 hex digits (Postgres reads
         them as a uuid), computed without building a ``uuid.UUID``: this runs once per event."""
         name = f"{self.event_name}|{self.message_id}|{self.status or ''}".encode()
-        digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name).digest()[:16])
+        sha1 = _NAMESPACE_SHA1.copy()
+        sha1.update(name)
+        digest = bytearray(sha1.digest()[:16])
         digest[6] = (digest[6] & 0x0F) | 0x50
         digest[8] = (digest[8] & 0x3F) | 0x80
         return digest.hex()
@@ -55,13 +58,13 @@ class Rejected:
 
 def parse_timestamp(value: object, received_at: datetime) -> datetime:
     """Unix seconds (number or digit string) or ISO 8601 with an offset, as aware UTC."""
+    if type(value) is str and len(value) <= 12 and value.isascii() and value.isdigit():
+        # Meta's form, read without the general checks below: this runs once per event.
+        return _plausible(_from_unix(int(value), value), value, received_at)
     if isinstance(value, bool) or value is None:
         raise ParseError(f"timestamp {value!r} is missing or not a time")
     if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
-        try:
-            moment = datetime.fromtimestamp(float(value), UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise ParseError(f"timestamp {value!r} is out of range") from exc
+        moment = _from_unix(float(value), value)
     elif isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("z", "Z"))
@@ -72,6 +75,17 @@ def parse_timestamp(value: object, received_at: datetime) -> datetime:
         moment = moment.astimezone(UTC)
     else:
         raise ParseError(f"timestamp {value!r} is not ISO 8601 or Unix seconds")
+    return _plausible(moment, value, received_at)
+
+
+def _from_unix(seconds: float, value: object) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise ParseError(f"timestamp {value!r} is out of range") from exc
+
+
+def _plausible(moment: datetime, value: object, received_at: datetime) -> datetime:
     if moment < EARLIEST_PLAUSIBLE or moment > received_at + MAX_CLOCK_SKEW:
         raise ParseError(
             f"timestamp {value!r} is implausible for a delivery received "

@@ -43,6 +43,37 @@ def parse_notification(payload: dict, received_at: datetime) -> Iterator[Event |
             yield from _parse_value(change["value"], f"{path}.value", received_at)
 
 
+def single_status(payload: dict) -> tuple[dict, dict] | None:
+    """``(value, status)`` when the notification carries one status and nothing else, as Meta
+    sends nearly every outbound message's sent, delivered and read; None for any other shape.
+
+    A campaign's traffic is almost all such notifications: for them the worker skips the general
+    walk below (and the search for text to redact), which cost as much as parsing the status.
+    """
+    try:
+        (entry,) = payload["entry"]
+        (change,) = entry["changes"]
+        value = change["value"]
+        (status,) = value["statuses"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if (
+        type(status) is not dict
+        or "messages" in value
+        or "contacts" in value
+        or change.get("field", "messages") != "messages"
+    ):
+        return None
+    return value, status
+
+
+def status_event(value: dict, status: dict, received_at: datetime) -> Event:
+    """The event of one status in ``value`` (a change's value), with the business's number."""
+    event = _status_event(status, received_at)
+    event.properties.update(_business_properties(value.get("metadata")))
+    return event
+
+
 def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Event | Rejected]:
     business = _business_properties(value.get("metadata"))
     for key, parse in (("messages", _message_event), ("statuses", _status_event)):
