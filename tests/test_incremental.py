@@ -15,7 +15,7 @@ from helpers import (
     text_message,
 )
 
-from wa_analytics.dbt import PROJECT_ROOT
+from wa_analytics.dbt import PROJECT_ROOT, run_dbt
 from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
 from wa_analytics.queueing import Envelope, delivery_id_for
 from worker.processing import build_batch
@@ -35,6 +35,7 @@ def load(database_url: str, deliveries) -> None:
 
 
 LONE_CONTACT = "447911000123"
+OLD_CONTACT = "447911000124"
 
 
 def reclassified(item: dict | None = None, messages=()) -> Delivery:
@@ -57,6 +58,10 @@ def test_incremental_build_equals_full_refresh(servers, db):
     now = int(time.time()) - 600
     first = first + [reclassified(status("wamid.RECLASS", LONE_CONTACT, now, "delivered"))]
     second = second + [reclassified(messages=[text_message("wamid.RECLASS", LONE_CONTACT, now)])]
+    # The same ten days back, on a day with nothing else: the daily marts must lose that day.
+    old = now - 10 * 86400
+    first = first + [reclassified(status("wamid.RECLASS.OLD", OLD_CONTACT, old, "delivered"))]
+    second = second + [reclassified(messages=[text_message("wamid.RECLASS.OLD", OLD_CONTACT, old)])]
 
     # A message the CRM reported under one number and Meta, whose report comes first, under
     # another: it leaves its first contact, who has nothing else and must leave the marts.
@@ -120,3 +125,23 @@ def test_contacts_who_never_write_do_not_hold_back_the_watermark(servers, db):
                   "intermediate.int_conversations_windowed"):  # fmt: skip
         assert marks[model] == latest, model
     assert db.execute("select max(loaded_at) from marts.conversations").fetchone()[0] < latest
+
+
+def test_daily_marts_recompute_every_day_after_their_upstream_is_rebuilt_alone(servers, db):
+    """The daily marts recompute only the days their upstream recorded as changed; when the
+    upstream was rebuilt on its own (a full refresh of it alone), every day may have changed."""
+    deliveries = generate_traffic(seed=5, contacts=20, days=3).deliveries
+    half = len(deliveries) // 2
+    load(servers["database_url"], deliveries[:half])
+    build("--full-refresh")
+    load(servers["database_url"], deliveries[half:])
+    # `run`: the marts not selected are behind, so their relationship tests would not hold yet.
+    run_dbt(["run", "--full-refresh", "--select", "+message_delivery", "+responses"])
+    build("--vars", "{incremental_lookback_hours: 0}")
+    daily = ("delivery_daily", "delivery_failures_daily", "response_times_daily",
+             "agent_performance_daily")  # fmt: skip
+    incremental = {mart: rows for mart, rows in mart_snapshot(db).items() if mart in daily}
+    build("--full-refresh")
+    full = {mart: rows for mart, rows in mart_snapshot(db).items() if mart in daily}
+    assert full["delivery_daily"] and full["response_times_daily"]
+    assert incremental == full

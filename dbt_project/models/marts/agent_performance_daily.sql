@@ -5,6 +5,7 @@ with
 
 responses as (
     select * from {{ ref('responses') }}
+    where {{ only_changed_days() }}
 ),
 
 final as (

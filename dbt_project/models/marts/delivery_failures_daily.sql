@@ -3,6 +3,7 @@ with
 
 message_delivery as (
     select * from {{ ref('message_delivery') }}
+    where {{ only_changed_days() }}
 ),
 
 final as (

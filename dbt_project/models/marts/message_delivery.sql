@@ -13,10 +13,6 @@ statuses as (
     where {{ only_touched_contacts('contact_id') }}
 ),
 
-contact_loads as (
-    {{ contact_loads() }}
-),
-
 joined as (
     select
         outbound_messages.message_id,
@@ -42,10 +38,8 @@ joined as (
             ),
             false
         ) as is_failed,
-        contact_loads.loaded_at
+        greatest(outbound_messages.loaded_at, statuses.loaded_at) as loaded_at
     from outbound_messages
-    inner join contact_loads
-        on outbound_messages.contact_id = contact_loads.contact_id
     left join statuses
         on outbound_messages.message_id = statuses.message_id
 ),

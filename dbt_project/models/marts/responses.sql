@@ -16,11 +16,6 @@ open_intervals as (
     select * from {{ ref('int_business_hours_expanded') }}
 ),
 
--- When the latest event behind each contact's rows was loaded: the incremental watermark.
-contact_loads as (
-    {{ contact_loads() }}
-),
-
 answered as (
     select
         waits.response_message_id,
@@ -34,10 +29,10 @@ answered as (
             waits.response_message_id = conversations.first_response_message_id, false
         ) as is_first_response,
         waits.waiting_since,
-        waits.responded_at
+        waits.responded_at,
+        -- Its wait's messages and its conversation's: a longer conversation changes the row.
+        greatest(waits.loaded_at, conversations.loaded_at) as loaded_at
     from waits
-    inner join contact_loads
-        on waits.contact_id = contact_loads.contact_id
     left join conversations
         on
             waits.contact_id = conversations.contact_id
@@ -101,12 +96,10 @@ final as (
         {{ to_reporting_time('answered.responded_at') }}::date as responded_date,
         answered.waiting_since,
         answered.responded_at,
-        contact_loads.loaded_at
+        answered.loaded_at
     from answered
     inner join open_time
         on answered.response_message_id = open_time.response_message_id
-    inner join contact_loads
-        on answered.contact_id = contact_loads.contact_id
 )
 
 select * from final

@@ -1,0 +1,125 @@
+{#- Daily aggregates rebuilt by the days that changed, not in full.
+
+    A per-contact model with `meta: {changed_days: [columns]}` records, in each incremental
+    build, the days (those columns' values) of the rows it deleted or added; unchanged rows are
+    left as they are (see delete_insert.sql), so a new event at the end of a contact's history
+    marks its own day, not every day of that history. A full build of it records one row with no
+    day: everything changed.
+
+    A daily model with `meta: {days_from: {model: ..., column: ...}}` recomputes only the days
+    its upstream recorded since its own last build (its mark in intermediate.build_watermarks,
+    set to the time of each build), and all days when the upstream was rebuilt or it has no
+    mark. Its delete+insert replaces exactly those days. -#}
+{% macro create_changed_days() %}
+    create table if not exists intermediate.changed_days (
+        model_name text not null,
+        day date,
+        changed_at timestamptz not null default now()
+    );
+    create index if not exists changed_days_model_changed_at_idx
+    on intermediate.changed_days (model_name, changed_at);
+    {#- What every daily model has read is no longer needed. -#}
+    {%- set readers = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and (node.config.meta or {}).get('days_from') -%}
+                {%- do readers.append(node.schema ~ '.' ~ node.alias) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif %}
+    {%- if readers %}
+    delete from intermediate.changed_days
+    where changed_at < (
+        select min(marks.loaded_until)
+        from intermediate.build_watermarks as marks
+        where marks.model_name in ('{{ readers | join("', '") }}')
+    )
+    {%- endif %}
+{% endmacro %}
+
+{#- Post-hook of a daily model: the next build reads the upstream's days recorded after this. -#}
+{% macro record_days_mark() %}
+    insert into intermediate.build_watermarks (model_name, loaded_until)
+    values ('{{ this.schema }}.{{ this.identifier }}', now())
+    on conflict (model_name) do update set loaded_until = excluded.loaded_until
+{% endmacro %}
+
+{#- Post-hook of a per-contact model: after a full build, every day of it changed. -#}
+{% macro record_rebuilt_days() %}
+    {%- set meta = config.get('meta') -%}
+    {%- if execute and meta is mapping and meta.get('changed_days') and not is_incremental() -%}
+        insert into intermediate.changed_days (model_name) values ('{{ this.schema }}.{{ this.identifier }}')
+    {%- endif -%}
+{% endmacro %}
+
+{#- SQL in a data-modifying CTE chain: record the days of the rows `rows_cte` returned. -#}
+{% macro insert_changed_days(target, rows_cte, columns) %}
+    insert into intermediate.changed_days (model_name, day)
+    select distinct '{{ target.schema }}.{{ target.identifier }}', changed.day
+    from {{ rows_cte }}
+    cross join lateral (
+        values {% for column in columns %}({{ rows_cte }}.{{ column }}){{ "," if not loop.last }}{% endfor %}
+    ) as changed (day)
+    where changed.day is not null
+{% endmacro %}
+
+{%- macro days_upstream() -%}
+    {%- set days_from = config.get('meta')['days_from'] -%}
+    {%- set upstream = ref(days_from['model']) -%}
+    {{ return((upstream, upstream.schema ~ '.' ~ upstream.identifier, days_from['column'])) }}
+{%- endmacro -%}
+
+{#- True when this daily model must recompute every day: its upstream was rebuilt since its
+    last build, or it has no mark (first incremental build after an upgrade). -#}
+{% macro all_days_changed() %}
+    {%- set upstream, upstream_name, column = days_upstream() -%}
+    (
+        not exists (
+            select 1
+            from intermediate.build_watermarks as marks
+            where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
+        )
+        or exists (
+            select 1
+            from intermediate.changed_days as changed
+            where
+                changed.model_name = '{{ upstream_name }}'
+                and changed.day is null
+                and changed.changed_at > (
+                    select marks.loaded_until
+                    from intermediate.build_watermarks as marks
+                    where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
+                )
+        )
+    )
+{% endmacro %}
+
+{#- The days to recompute: recorded since the last build, or every day of the upstream. -#}
+{% macro changed_days() %}
+    {%- set upstream, upstream_name, column = days_upstream() -%}
+    select changed.day
+    from intermediate.changed_days as changed
+    where
+        changed.model_name = '{{ upstream_name }}'
+        and changed.day is not null
+        and changed.changed_at > (
+            select marks.loaded_until
+            from intermediate.build_watermarks as marks
+            where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
+        )
+    union
+    select distinct upstream.{{ column }}
+    from {{ upstream }} as upstream
+    where {{ all_days_changed() }}
+{% endmacro %}
+
+{#- The filter on the upstream's rows in a daily model (true in full builds). `= any(array())`
+    reaches the upstream's index on the day. -#}
+{% macro only_changed_days() -%}
+    {%- if is_incremental() -%}
+        {%- set upstream, upstream_name, column = days_upstream() -%}
+        {{ column }} = any(array({{ changed_days() }}))
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
