@@ -1,16 +1,16 @@
 {#- dbt's delete+insert, with the delete written as `= any(array(...))` for a single-column key:
     the rows to replace are then found through the index on the key, even in models that run
     with nested loops disabled (an `in (...)` there becomes a hash join over the whole table).
-    Models keyed by contact delete every touched contact, not only those with new rows, so that
-    a row that no longer follows from the data does not outlive its recomputation. Models that
-    record their changed days (changed_days.sql) replace only the rows that differ; daily
-    models fed by them replace the changed days. -#}
+    Models keyed by contact replace only the rows of the touched contacts that differ from
+    their recomputation (a new event rewrites its own rows, not the contact's whole history),
+    and record the days of those rows where asked (changed_days.sql); daily models fed by them
+    replace the changed days. -#}
 {% macro postgres__get_delete_insert_merge_sql(
     target, source, unique_key, dest_columns, incremental_predicates
 ) -%}
     {%- set meta = config.get('meta', {}) -%}
-    {%- if unique_key == 'contact_id' and meta.get('changed_days') -%}
-        {{ replace_changed_rows(target, source, dest_columns, meta['changed_days']) }}
+    {%- if unique_key == 'contact_id' -%}
+        {{ replace_changed_rows(target, source, dest_columns, meta.get('changed_days', [])) }}
     {%- elif unique_key is string -%}
         {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
         delete from {{ target }} as dbt_internal_dest
@@ -20,14 +20,7 @@
             {{ all_days_changed() }}
             or {{ unique_key }} = any(array({{ changed_days() }}))
         {%- else %}
-            {{ unique_key }} = any(array(
-            {%- if unique_key == 'contact_id' %}
-                {#- Every contact that was recomputed, including one whose rows all went away. #}
-                {{ touched_contacts() }}
-            {%- else %}
-                select distinct {{ unique_key }} from {{ source }}
-            {%- endif %}
-            ))
+            {{ unique_key }} = any(array(select distinct {{ unique_key }} from {{ source }}))
         {%- endif %}
         {%- for predicate in incremental_predicates or [] %}
             and {{ predicate }}
@@ -45,12 +38,14 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The touched contacts' rows: delete those the recomputation no longer gives, insert those it
-    gives anew, leave the rest, and record the days of what was deleted or inserted. Rows are
-    compared whole, by a hash of their text. -#}
+{#- The touched contacts' rows: delete those the recomputation no longer gives (a contact whose
+    rows all went away included), insert those it gives anew, leave the rest, and record the
+    days of what was deleted or inserted. Rows are compared whole, by a hash of their text;
+    each row's loaded_at is its own events', so an unchanged row hashes the same. -#}
 {% macro replace_changed_rows(target, source, dest_columns, day_columns) %}
     {%- set names = dest_columns | map(attribute="name") | map("string") | list -%}
     {%- set dest_cols_csv = get_quoted_csv(names) -%}
+    {%- set record = day_columns | length > 0 %}
     with
     recomputed as (
         select {{ row_hash('fresh', names) }} as row_hash
@@ -65,7 +60,8 @@
         returning dbt_internal_dest.*
     )
 
-    {{ insert_changed_days(target, 'deleted', day_columns) }};
+    {% if record %}{{ insert_changed_days(target, 'deleted', day_columns) }}
+    {%- else %}select count(*) from deleted{% endif %};
 
     with
     kept as (
@@ -82,7 +78,8 @@
         returning *
     )
 
-    {{ insert_changed_days(target, 'added', day_columns) }}
+    {% if record %}{{ insert_changed_days(target, 'added', day_columns) }}
+    {%- else %}select count(*) from added{% endif %}
 {% endmacro %}
 
 {% macro row_hash(alias, names) -%}

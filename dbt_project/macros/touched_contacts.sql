@@ -8,6 +8,13 @@
     {%- set since -%}
         {{ build_watermark() }} - interval '{{ var("incremental_lookback_hours") }} hours'
     {%- endset %}
+    {%- if execute -%}
+        {#- Read once when the model is compiled, and written in as a constant: the planner then
+            knows how many events it selects (from loaded_at's statistics) and the query does
+            not look it up again at every use. -#}
+        {%- set found = run_query("select (" ~ since ~ ")::text") -%}
+        {%- set since = "'" ~ found.columns[0].values()[0] ~ "'::timestamptz" -%}
+    {%- endif %}
     select events.user_id as contact_id
     from {{ source('whatsapp', 'events') }} as events
     where events.loaded_at > {{ since }}
@@ -15,18 +22,6 @@
     select revisions.user_id as contact_id
     from {{ source('whatsapp', 'contact_revisions') }} as revisions
     where revisions.revised_at > {{ since }}
-{% endmacro %}
-
-{#- When the latest event of each contact was loaded (only touched contacts in incremental
-    runs): joined into incremental marts, it limits them to those contacts and is the
-    watermark the next run starts from. -#}
-{% macro contact_loads() %}
-    select
-        user_id as contact_id,
-        max(loaded_at) as loaded_at
-    from {{ source('whatsapp', 'events') }}
-    where {{ only_touched_contacts('user_id') }}
-    group by user_id
 {% endmacro %}
 
 {#- The condition that keeps only touched contacts in incremental runs (true otherwise). Written

@@ -9,15 +9,12 @@ messages as (
     where {{ only_touched_contacts('contact_id') }}
 ),
 
-contact_loads as (
-    {{ contact_loads() }}
-),
-
 inbound as (
     select
         contact_id,
         business_phone_number_id,
-        occurred_at
+        occurred_at,
+        loaded_at
     from messages
     where direction = 'inbound'
 ),
@@ -28,7 +25,8 @@ per_number as (
         business_phone_number_id,
         count(*) as inbound_messages,
         min(occurred_at) as first_seen_at,
-        max(occurred_at) as last_seen_at
+        max(occurred_at) as last_seen_at,
+        max(loaded_at) as loaded_at
     from inbound
     group by contact_id, business_phone_number_id
 ),
@@ -41,10 +39,8 @@ final as (
         {{ to_reporting_time('per_number.first_seen_at') }}::date as first_seen_date,
         per_number.first_seen_at,
         per_number.last_seen_at,
-        contact_loads.loaded_at
+        per_number.loaded_at
     from per_number
-    inner join contact_loads
-        on per_number.contact_id = contact_loads.contact_id
 )
 
 select * from final

@@ -7,19 +7,6 @@ conversations as (
     where {{ only_touched_contacts('contact_id') }}
 ),
 
-contact_loads as (
-    {{ contact_loads() }}
-),
-
-with_loads as (
-    select
-        conversations.*,
-        contact_loads.loaded_at as contact_loaded_at
-    from conversations
-    inner join contact_loads
-        on conversations.contact_id = contact_loads.contact_id
-),
-
 final as (
     select
         conversation_id,
@@ -38,8 +25,8 @@ final as (
         last_message_at,
         first_response_at,
         closed_at,
-        contact_loaded_at as loaded_at
-    from with_loads
+        loaded_at
+    from conversations
 )
 
 select * from final
