@@ -43,12 +43,16 @@
     days of what was deleted or inserted. Rows are compared whole, by a hash of their text;
     each row's loaded_at is its own events', so an unchanged row hashes the same. -#}
 {% macro replace_changed_rows(target, source, dest_columns, day_columns) %}
+    {#- Anti-joins on (contact, hash), not `not in`: a hashed `not in` that outgrows work_mem
+        turns into a scan per row. -#}
     {%- set names = dest_columns | map(attribute="name") | map("string") | list -%}
     {%- set dest_cols_csv = get_quoted_csv(names) -%}
     {%- set record = day_columns | length > 0 %}
     with
     recomputed as (
-        select {{ row_hash('fresh', names) }} as row_hash
+        select
+            fresh.contact_id,
+            {{ row_hash('fresh', names) }} as row_hash
         from {{ source }} as fresh
     ),
 
@@ -56,7 +60,13 @@
         delete from {{ target }} as dbt_internal_dest
         where
             dbt_internal_dest.contact_id = any(array({{ touched_contacts() }}))
-            and {{ row_hash('dbt_internal_dest', names) }} not in (select row_hash from recomputed)
+            and not exists (
+                select 1
+                from recomputed
+                where
+                    recomputed.contact_id = dbt_internal_dest.contact_id
+                    and recomputed.row_hash = {{ row_hash('dbt_internal_dest', names) }}
+            )
         returning dbt_internal_dest.*
     )
 
@@ -65,7 +75,9 @@
 
     with
     kept as (
-        select {{ row_hash('stored', names) }} as row_hash
+        select
+            stored.contact_id,
+            {{ row_hash('stored', names) }} as row_hash
         from {{ target }} as stored
         where stored.contact_id = any(array({{ touched_contacts() }}))
     ),
@@ -74,7 +86,13 @@
         insert into {{ target }} ({{ dest_cols_csv }})
         select {{ dest_cols_csv }}
         from {{ source }} as fresh
-        where {{ row_hash('fresh', names) }} not in (select row_hash from kept)
+        where not exists (
+            select 1
+            from kept
+            where
+                kept.contact_id = fresh.contact_id
+                and kept.row_hash = {{ row_hash('fresh', names) }}
+        )
         returning *
     )
 
