@@ -268,6 +268,30 @@ def test_reprocess_re_derives_the_same_events(client, db, redis_conn, settings):
     assert count(db, "raw.quarantine") == quarantined
 
 
+def test_reprocess_merges_one_event_reported_in_many_chunks(db, settings):
+    """Reprocessing writes chunk after chunk in one transaction: an event that several
+    deliveries report is merged once per chunk, never again with an earlier chunk's rows."""
+    at = int(time.time()) - 3600
+    bodies = [
+        orjson.dumps(cloud_api_delivery(statuses=[
+            status("wamid.E", WA_ID, at - number % 7, "read"),
+            status(f"wamid.X{number}", WA_ID, at, "read"),
+            *(status(f"wamid.G{other}", WA_ID, at - number, "delivered") for other in range(5)),
+        ]))
+        for number in range(40)
+    ]  # fmt: skip
+    with database.connect(settings.database_url) as conn:
+        for number, body in enumerate(bodies):
+            envelope = Envelope(
+                delivery_id_for("whatsapp", body), "whatsapp", time.time() + number, body
+            )
+            write_batch(conn, build_batch([envelope]))
+    query = "select event_id, delivery_id, occurred_at from raw.events order by 1"
+    before = db.execute(query).fetchall()
+    reprocess(settings.database_url, chunk=1)
+    assert db.execute(query).fetchall() == before and len(before) == 46
+
+
 def test_opt_in_pseudonymisation_stores_no_number(client, db, redis_conn, settings, monkeypatch):
     """With WA_PHONE_HASH_KEY set, every source's number becomes the same keyed hash, and no
     table holds the number, not even the stored delivery or a quarantined item."""

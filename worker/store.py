@@ -12,6 +12,8 @@ sender re-sending it in a different body) is merged: the report that
 ``processing.precedence`` puts first is kept, so arrival order never decides what is stored.
 """
 
+import uuid
+
 import psycopg
 from psycopg import errors, postgres
 from psycopg.adapt import Dumper
@@ -39,6 +41,9 @@ create temp table if not exists incoming_quarantine (
     delivery_id uuid, source text, received_at timestamptz, reason text, item jsonb,
     item_path text
 ) on commit delete rows;
+-- Emptied here too: reprocess writes many batches in one transaction, and a batch must not
+-- merge its predecessors' rows again.
+truncate incoming_deliveries, incoming_events, incoming_quarantine;
 """
 # The SQL form of processing.precedence: replace a stored event only with a report that comes
 # before it. A replaced row gets a new loaded_at, so incremental dbt models recompute it.
@@ -89,8 +94,10 @@ class _UUIDTextDumper(Dumper):
     format = Format.BINARY
     oid = postgres.types["uuid"].oid
 
-    def dump(self, obj: str) -> bytes:
-        return bytes.fromhex(obj.replace("-", ""))
+    def dump(self, obj: str | uuid.UUID) -> bytes:
+        if isinstance(obj, uuid.UUID):
+            return obj.bytes
+        return bytes.fromhex(str(obj).replace("-", ""))
 
 
 class _JsonTextDumper(Dumper):

@@ -17,8 +17,10 @@
         where
         {%- if meta.get('days_from') %}
             {#- Every changed day, including one whose rows all went away. #}
-            {{ all_days_changed() }}
-            or {{ unique_key }} = any(array({{ changed_days() }}))
+            (
+                {{ all_days_changed() }}
+                or {{ unique_key }} = any(array({{ changed_days() }}))
+            )
         {%- else %}
             {{ unique_key }} = any(array(select distinct {{ unique_key }} from {{ source }}))
         {%- endif %}
