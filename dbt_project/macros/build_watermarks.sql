@@ -12,23 +12,36 @@
 {% endmacro %}
 
 {% macro record_build_watermark() %}
+    {%- set read_until -%}
+        (
+            select coalesce(max(events.loaded_at), '-infinity'::timestamptz)
+            from {{ source('whatsapp', 'events') }} as events
+        )
+    {%- endset %}
+    {{ record_watermark(read_until) }}
+{% endmacro %}
+
+{#- Set {{ this }}'s row of intermediate.build_watermarks to `value` (SQL). -#}
+{% macro record_watermark(value) %}
     insert into intermediate.build_watermarks (model_name, loaded_until)
-    select
-        '{{ this.schema }}.{{ this.identifier }}',
-        coalesce(max(events.loaded_at), '-infinity'::timestamptz)
-    from {{ source('whatsapp', 'events') }} as events
+    select '{{ this.schema }}.{{ this.identifier }}', {{ value }}
     on conflict (model_name) do update set loaded_until = excluded.loaded_until
+{% endmacro %}
+
+{#- {{ this }}'s recorded watermark (null before its first recorded build). -#}
+{% macro recorded_watermark() %}
+    (
+        select watermarks.loaded_until
+        from intermediate.build_watermarks as watermarks
+        where watermarks.model_name = '{{ this.schema }}.{{ this.identifier }}'
+    )
 {% endmacro %}
 
 {#- Where an incremental build of {{ this }} starts reading: its recorded watermark, else (the
     first build after an upgrade) the latest loaded_at among its rows. -#}
 {% macro build_watermark() %}
     coalesce(
-        (
-            select watermarks.loaded_until
-            from intermediate.build_watermarks as watermarks
-            where watermarks.model_name = '{{ this.schema }}.{{ this.identifier }}'
-        ),
+        {{ recorded_watermark() }},
         (select max(built.loaded_at) from {{ this }} as built),
         '-infinity'::timestamptz
     )

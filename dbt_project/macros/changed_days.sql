@@ -39,9 +39,7 @@
 
 {#- Post-hook of a daily model: the next build reads the upstream's days recorded after this. -#}
 {% macro record_days_mark() %}
-    insert into intermediate.build_watermarks (model_name, loaded_until)
-    values ('{{ this.schema }}.{{ this.identifier }}', now())
-    on conflict (model_name) do update set loaded_until = excluded.loaded_until
+    {{ record_watermark('now()') }}
 {% endmacro %}
 
 {#- Post-hook of a per-contact model: after a full build, every day of it changed. -#}
@@ -74,22 +72,14 @@
 {% macro all_days_changed() %}
     {%- set upstream, upstream_name, column = days_upstream() -%}
     (
-        not exists (
-            select 1
-            from intermediate.build_watermarks as marks
-            where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
-        )
+        {{ recorded_watermark() }} is null
         or exists (
             select 1
             from intermediate.changed_days as changed
             where
                 changed.model_name = '{{ upstream_name }}'
                 and changed.day is null
-                and changed.changed_at > (
-                    select marks.loaded_until
-                    from intermediate.build_watermarks as marks
-                    where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
-                )
+                and changed.changed_at > {{ recorded_watermark() }}
         )
     )
 {% endmacro %}
@@ -102,11 +92,7 @@
     where
         changed.model_name = '{{ upstream_name }}'
         and changed.day is not null
-        and changed.changed_at > (
-            select marks.loaded_until
-            from intermediate.build_watermarks as marks
-            where marks.model_name = '{{ this.schema }}.{{ this.identifier }}'
-        )
+        and changed.changed_at > {{ recorded_watermark() }}
     union
     select distinct upstream.{{ column }}
     from {{ upstream }} as upstream
