@@ -139,9 +139,9 @@ def test_daily_marts_recompute_every_day_after_their_upstream_is_rebuilt_alone(s
     run_dbt(["run", "--full-refresh", "--select", "+message_delivery", "+responses"])
     build("--vars", "{incremental_lookback_hours: 0}")
     daily = ("delivery_daily", "delivery_failures_daily", "response_times_daily",
-             "agent_performance_daily")  # fmt: skip
+             "agent_performance_daily", "inbound_traffic_hourly", "hourly_traffic")  # fmt: skip
     incremental = {mart: rows for mart, rows in mart_snapshot(db).items() if mart in daily}
     build("--full-refresh")
     full = {mart: rows for mart, rows in mart_snapshot(db).items() if mart in daily}
-    assert full["delivery_daily"] and full["response_times_daily"]
+    assert full["delivery_daily"] and full["response_times_daily"] and full["hourly_traffic"]
     assert incremental == full

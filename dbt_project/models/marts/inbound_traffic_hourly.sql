@@ -5,6 +5,7 @@ with
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
+    where {{ only_changed_days() }}
 ),
 
 inbound as (

@@ -1,4 +1,7 @@
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at.
+-- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
+-- it counts once, at the earliest time any source reports for it. Both directions are computed
+-- here, in one model, so that the models that read them wait for one build, not two.
 with
 
 messages as (
@@ -6,8 +9,8 @@ messages as (
     where {{ only_touched_contacts('contact_id') }}
 ),
 
-outbound_messages as (
-    select * from {{ ref('int_outbound_messages_unioned') }}
+status_updates as (
+    select * from {{ ref('stg_whatsapp__status_updates') }}
     where {{ only_touched_contacts('contact_id') }}
 ),
 
@@ -18,28 +21,79 @@ inbound as (
         null as agent_id,
         business_phone_number_id,
         'inbound' as direction,
+        null::boolean as is_reported_sent,
         occurred_at,
         loaded_at
     from messages
     where direction = 'inbound'
 ),
 
-outbound as (
+outbound_reports as (
     select
         message_id,
         contact_id,
         agent_id,
         business_phone_number_id,
-        'outbound' as direction,
-        sent_at as occurred_at,
-        loaded_at
-    from outbound_messages
+        occurred_at,
+        loaded_at,
+        true as is_reported_sent
+    from messages
+    where direction = 'outbound'
+
+    union all
+
+    select
+        message_id,
+        contact_id,
+        null as agent_id,
+        business_phone_number_id,
+        occurred_at,
+        loaded_at,
+        false as is_reported_sent
+    from status_updates
 ),
 
-final as (
+outbound as (
+    select
+        outbound_reports.message_id,
+        outbound_reports.contact_id,
+        max(outbound_reports.agent_id) as agent_id,
+        max(outbound_reports.business_phone_number_id) as business_phone_number_id,
+        'outbound' as direction,
+        bool_or(outbound_reports.is_reported_sent) as is_reported_sent,
+        min(outbound_reports.occurred_at) as occurred_at,
+        max(outbound_reports.loaded_at) as loaded_at
+    from outbound_reports
+    -- Statuses only ever describe outbound messages; an id seen inbound is not one.
+    where
+        not exists (
+            select 1
+            from inbound
+            where
+                inbound.message_id = outbound_reports.message_id
+                and inbound.contact_id = outbound_reports.contact_id
+        )
+    group by outbound_reports.message_id, outbound_reports.contact_id
+),
+
+unioned as (
     select * from inbound
     union all
     select * from outbound
+),
+
+final as (
+    select
+        message_id,
+        contact_id,
+        agent_id,
+        business_phone_number_id,
+        direction,
+        is_reported_sent,
+        occurred_at,
+        {{ to_reporting_time('occurred_at') }}::date as occurred_date,
+        loaded_at
+    from unioned
 )
 
 select * from final
