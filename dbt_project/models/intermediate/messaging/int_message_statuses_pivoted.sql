@@ -1,5 +1,5 @@
 -- One row per outbound message with the first time each status was reported, its failure and
--- its pricing: the raw material of the delivery state machine.
+-- its pricing: the raw material of the delivery state machine (message_delivery).
 with
 
 status_updates as (
