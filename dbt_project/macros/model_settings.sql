@@ -8,5 +8,7 @@
 {#- Fresh tables have no statistics until autovacuum's turn, and the next model plans with them;
     an incremental build changes a few percent of the rows, for which autovacuum suffices. -#}
 {% macro analyze_when_rebuilt() %}
-    {%- if not is_incremental() %}analyze {{ this }}{% endif -%}
+    {%- if not is_incremental() and config.get('materialized') != 'view' -%}
+        analyze {{ this }}
+    {%- endif -%}
 {% endmacro %}
