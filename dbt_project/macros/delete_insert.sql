@@ -1,16 +1,16 @@
 {#- dbt's delete+insert, with the delete written as `= any(array(...))` for a single-column key:
     the rows to replace are then found through the index on the key, even in models that run
     with nested loops disabled (an `in (...)` there becomes a hash join over the whole table).
-    Models keyed by contact replace only the rows of the touched contacts that differ from
-    their recomputation (a new event rewrites its own rows, not the contact's whole history),
-    and record the days of those rows where asked (changed_days.sql); daily models fed by them
-    replace the changed days. -#}
+    Models keyed by contact or message replace only the rows of the touched contacts or messages
+    (touched_contacts.sql) that differ from their recomputation (a new event rewrites its own
+    rows, not the contact's whole history), and record the days of those rows where asked
+    (changed_days.sql); daily models fed by them replace the changed days. -#}
 {% macro postgres__get_delete_insert_merge_sql(
     target, source, unique_key, dest_columns, incremental_predicates
 ) -%}
     {%- set meta = config.get('meta', {}) -%}
-    {%- if unique_key == 'contact_id' -%}
-        {{ replace_changed_rows(target, source, dest_columns, meta.get('changed_days', [])) }}
+    {%- if unique_key in ('contact_id', 'message_id') -%}
+        {{ replace_changed_rows(target, source, unique_key, dest_columns, meta.get('changed_days', [])) }}
     {%- elif unique_key is string -%}
         {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
         delete from {{ target }} as dbt_internal_dest
@@ -40,12 +40,12 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The touched contacts' rows: delete those the recomputation no longer gives (a contact whose
-    rows all went away included), insert those it gives anew, leave the rest, and record the
-    days of what was deleted or inserted. One statement: both sides are compared with the same
+{#- The rows of the touched contacts or messages (`key`): delete those the recomputation no
+    longer gives (a contact whose rows all went away included), insert those it gives anew,
+    leave the rest, and record the days of what was deleted or inserted. One statement: both sides are compared with the same
     snapshot of the stored rows, read once. Each row's loaded_at is its own events', so an
     unchanged row compares equal. -#}
-{% macro replace_changed_rows(target, source, dest_columns, day_columns) %}
+{% macro replace_changed_rows(target, source, key, dest_columns, day_columns) %}
     {%- set names = dest_columns | map(attribute="name") | map("string") | list -%}
     {%- set dest_cols_csv = get_quoted_csv(names) %}
     with
@@ -54,7 +54,7 @@
             dbt_internal_dest.ctid as stored_row,
             {{ dest_cols_csv }}
         from {{ target }} as dbt_internal_dest
-        where dbt_internal_dest.contact_id = any(array({{ touched_contacts() }}))
+        where dbt_internal_dest.{{ key }} = any(array({{ touched_keys(key) }}))
     ),
 
     deleted as (
@@ -65,7 +65,7 @@
             where not exists (
                 select 1
                 from {{ source }} as fresh
-                where {{ same_row('fresh', 'stored', names) }}
+                where {{ same_row('fresh', 'stored', key, names) }}
             )
         ))
         returning dbt_internal_dest.*
@@ -78,7 +78,7 @@
         where not exists (
             select 1
             from stored
-            where {{ same_row('fresh', 'stored', names) }}
+            where {{ same_row('fresh', 'stored', key, names) }}
         )
         returning *
     ),
@@ -93,12 +93,12 @@
     {%- else %}select count(*) from changed_rows{% endif %}
 {% endmacro %}
 
-{#- Two rows are the same when every column is, nulls alike. Hashed on the contact, the rest
-    compared in the join filter: a contact has a few rows, and comparing values directly is
-    several times cheaper than hashing each row's text. -#}
-{% macro same_row(left, right, names) -%}
-    {{ left }}.contact_id = {{ right }}.contact_id
-    {%- for name in names if name != 'contact_id' %}
+{#- Two rows are the same when every column is, nulls alike. Hashed on the key, the rest
+    compared in the join filter: a contact or message has a few rows, and comparing values
+    directly is several times cheaper than hashing each row's text. -#}
+{% macro same_row(left, right, key, names) -%}
+    {{ left }}.{{ key }} = {{ right }}.{{ key }}
+    {%- for name in names if name != key %}
         and {{ left }}.{{ adapter.quote(name) }} is not distinct from {{ right }}.{{ adapter.quote(name) }}
     {%- endfor -%}
 {%- endmacro %}

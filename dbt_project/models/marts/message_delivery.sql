@@ -5,12 +5,12 @@ with
 
 outbound_messages as (
     select * from {{ ref('int_outbound_messages_unioned') }}
-    where {{ only_touched_contacts('contact_id') }}
+    where {{ only_touched_messages('message_id') }}
 ),
 
 statuses as (
     select * from {{ ref('int_message_statuses_pivoted') }}
-    where {{ only_touched_contacts('contact_id') }}
+    where {{ only_touched_messages('message_id') }}
 ),
 
 joined as (

@@ -4,7 +4,6 @@ with
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
-    where {{ only_touched_contacts('contact_id') }}
 ),
 
 pivoted as (

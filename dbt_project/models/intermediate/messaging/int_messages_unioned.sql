@@ -1,17 +1,18 @@
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at.
 -- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
--- here, in one model, so that the models that read them wait for one build, not two.
+-- here, in one model, so that the models that read them wait for one build, not two. Each row
+-- depends on its own message's events only: incremental builds recompute the touched messages.
 with
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
-    where {{ only_touched_contacts('contact_id') }}
+    where {{ only_touched_messages('message_id') }}
 ),
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
-    where {{ only_touched_contacts('contact_id') }}
+    where {{ only_touched_messages('message_id') }}
 ),
 
 inbound as (

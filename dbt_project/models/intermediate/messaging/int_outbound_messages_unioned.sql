@@ -1,6 +1,6 @@
 -- One row per outbound message, whichever source reported it (the CRM's message_sent and/or
 -- Meta's status notifications), at the earliest time any source reports for it: the outbound
--- rows of int_messages_unioned, which computes them. A view: a filter on the contact reaches
+-- rows of int_messages_unioned, which computes them. A view: a filter on the message reaches
 -- int_messages_unioned's index.
 with
 
