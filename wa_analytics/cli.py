@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         default="all",
-        help="comma-separated stages: ingest, worker, end-to-end, dbt, memory, restarts",
+        help="comma-separated stages: ingest, end-to-end, worker, dbt, memory, restarts",
     )
     bench.add_argument(
         "--duration", type=float, default=10.0, help="seconds per load measurement (end to end: 3x)"
