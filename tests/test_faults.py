@@ -26,9 +26,11 @@ from wa_analytics.queueing import (
     DRAIN_FLAG_TTL_SECONDS,
     Envelope,
     delivery_id_for,
+    drain_queue,
     push_delivery,
 )
 from worker.failures import failed_jobs
+from worker.runner import kick_if_pending
 
 NOW = int(time.time())
 DISTINCT = "select count(distinct (message_id, event_name, status)) from raw.events"
@@ -221,6 +223,21 @@ def test_a_soak_with_worker_restarts_loses_and_duplicates_nothing(servers):
     assert lost[0] == "0.0" and lost[-1] == "pass", rows
     # At most one per refused delivery: applied as its answer was lost.
     assert rows["restarts: events stored, not acknowledged"][-1] == "pass", rows
+
+
+def test_a_starting_worker_schedules_a_drain_only_when_none_is_queued(settings, redis_conn):
+    """Deliveries waiting with no job get one when a worker starts; a queued drain takes them
+    all, so a worker starting beside it adds none."""
+    queue = drain_queue(redis_conn, settings.queue_name)
+    kick_if_pending(redis_conn, settings.queue_name)
+    assert queue.count == 0  # nothing waits
+    body = delivery(2)
+    envelope = Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
+    redis_conn.rpush(BUFFER_KEY, envelope.encode())
+    kick_if_pending(redis_conn, settings.queue_name)
+    assert queue.count == 1
+    kick_if_pending(redis_conn, settings.queue_name)
+    assert queue.count == 1
 
 
 def test_a_delivery_whose_drain_job_was_never_enqueued_is_still_stored(
