@@ -42,9 +42,9 @@
 
 {#- The rows of the touched contacts or messages (`key`): delete those the recomputation no
     longer gives (a contact whose rows all went away included), insert those it gives anew,
-    leave the rest, and record the days of what was deleted or inserted. One statement: both sides are compared with the same
-    snapshot of the stored rows, read once. Each row's loaded_at is its own events', so an
-    unchanged row compares equal. -#}
+    leave the rest, and record the days of what was deleted or inserted. One statement: both
+    sides are compared with the same snapshot of the stored rows, read once. Each row's
+    loaded_at is its own events', so an unchanged row compares equal. -#}
 {% macro replace_changed_rows(target, source, key, dest_columns, day_columns) %}
     {%- set names = dest_columns | map(attribute="name") | map("string") | list -%}
     {%- set dest_cols_csv = get_quoted_csv(names) %}

@@ -242,7 +242,7 @@ class _Watcher(threading.Thread):
                 # Due by now, with a second's margin for a load generator that runs early.
                 due = min(len(self.message_ids), int((time.monotonic() - started + 1) * self.rate))
                 outstanding.update(m for m in self.message_ids[scheduled:due] if m not in self.seen)
-                scheduled = max(scheduled, due)
+                scheduled = due
                 rows = conn.execute(
                     "select distinct message_id from raw.events where message_id = any(%s)",
                     [list(outstanding)],

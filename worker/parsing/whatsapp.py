@@ -94,9 +94,6 @@ def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Even
 def _business_properties(metadata: object) -> dict:
     if not isinstance(metadata, dict):
         return {}
-    number_id, display = metadata.get("phone_number_id"), metadata.get("display_phone_number")
-    if type(number_id) is str and type(display) is str:  # Meta's form: once per event
-        return {"business_phone_number_id": number_id, "business_display_phone_number": display}
     props = {}
     for key in ("phone_number_id", "display_phone_number"):
         if isinstance(metadata.get(key), str | int):
@@ -155,9 +152,7 @@ def _content_length(message: dict, message_type: str) -> int:
 
 
 def _status_event(status: object, received_at: datetime) -> Event:
-    # Runs once per event: the usual values (non-empty strings) are taken as they are, anything
-    # else goes through ``require``, which accepts it or says what is wrong.
-    name = _text(status, "status")
+    name = require(status, "status")
     if name not in STATUSES:
         raise ParseError(f"unknown status {name!r}; expected one of {', '.join(sorted(STATUSES))}")
     props = {"direction": "outbound", "status": name}
@@ -176,25 +171,15 @@ def _status_event(status: object, received_at: datetime) -> Event:
             props["pricing_model"] = str(pricing["pricing_model"])
         if isinstance(pricing.get("billable"), bool):
             props["is_billable"] = pricing["billable"]
-    if errors := status.get("errors"):  # only failed statuses have any
-        props.update(_error_properties(errors))
+    props.update(_error_properties(status.get("errors")))
     return Event(
         event_name=STATUS_UPDATED,
-        user_id=whatsapp_id_to_e164(_text(status, "recipient_id", (str, int))),
-        message_id=_text(status, "id"),
+        user_id=whatsapp_id_to_e164(require(status, "recipient_id", (str, int))),
+        message_id=require(status, "id"),
         status=name,
-        occurred_at=parse_timestamp(_text(status, "timestamp", (str, int)), received_at),
+        occurred_at=parse_timestamp(require(status, "timestamp", (str, int)), received_at),
         properties=props,
     )
-
-
-def _text(mapping: dict, key: str, kind: type | tuple = str) -> object:
-    """``require(mapping, key, kind)``, with a non-empty string taken without its checks."""
-    if type(mapping) is dict:
-        value = mapping.get(key)
-        if type(value) is str and value:
-            return value
-    return require(mapping, key, kind)
 
 
 def _error_properties(errors: object) -> dict:
