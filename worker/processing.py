@@ -15,13 +15,18 @@ from worker.parsing.whatsapp import parse_notification, single_status, status_ev
 from worker.phones import PhoneRules, pseudonymise
 from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
 
+# jsonb's binary form: a version byte, then the JSON text. Rows hold JSON in the form binary
+# COPY sends, so that no value needs converting on its way out (see store.COPY_TYPES).
+JSONB_VERSION = b"\x01"
+
 
 @dataclass
 class Batch:
-    """Rows ready for COPY, deduplicated within the batch.
+    """Rows ready for binary COPY, deduplicated within the batch.
 
-    Each row's first value is its key (deliveries: the delivery id; events: the event id as 32
-    hex digits; quarantine: the delivery id), used to skip what is already stored. Where two
+    Each row's first value is its key (deliveries: the delivery id; events: the event id's 16
+    bytes; quarantine: the delivery id), used to skip what is already stored. JSON is held as
+    bytes: a delivery's body as its text, properties and items in jsonb's binary form. Where two
     reports of one event differ, the one that ``precedence`` puts first is kept, whatever the
     order they came in.
     """
@@ -32,11 +37,11 @@ class Batch:
     _event_rows: dict = field(default_factory=dict)
     _delivery_ids: set = field(default_factory=set)
 
-    def add_delivery(self, delivery_id: str, source: str, received_at: datetime, body: str):
+    def add_delivery(self, delivery_id: str, source: str, received_at: datetime, body: bytes):
         self.deliveries.append((delivery_id, source, received_at, body))
 
     def add_rejected(self, delivery_id: str, source: str, received_at: datetime, item: Rejected):
-        stored_item = orjson.dumps(item.item, default=str).decode()
+        stored_item = JSONB_VERSION + orjson.dumps(item.item, default=str)
         self.quarantine.append(
             (delivery_id, source, received_at, item.reason, stored_item, item.path)
         )
@@ -55,7 +60,7 @@ class Batch:
             received_at,
             source,
             delivery_id,
-            orjson.dumps(event.properties).decode(),
+            JSONB_VERSION + orjson.dumps(event.properties),
         )
         index = self._event_rows.get(event_id)
         if index is None:
@@ -98,7 +103,7 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     if not isinstance(payload, dict):
         # The door only queues JSON objects; anything else here is kept, never dropped.
         stored = {"unparseable_body_bytes": len(envelope.body)}
-        batch.add_delivery(delivery_id, source, received_at, orjson.dumps(stored).decode())
+        batch.add_delivery(delivery_id, source, received_at, orjson.dumps(stored))
         batch.add_rejected(
             delivery_id, source, received_at, Rejected("$", "body is not a JSON object", {})
         )
@@ -129,24 +134,24 @@ def _add_single_status(
         event = status_event(*found, received_at)
     except ParseError:
         return False
-    batch.add_delivery(envelope.delivery_id, "whatsapp", received_at, envelope.body.decode())
+    batch.add_delivery(envelope.delivery_id, "whatsapp", received_at, envelope.body)
     batch.add_event(enrich(event), envelope.delivery_id, "whatsapp", received_at)
     return True
 
 
-def stored_form(payload: dict, body: bytes, source: str, rules: PhoneRules) -> tuple[dict, str]:
+def stored_form(payload: dict, body: bytes, source: str, rules: PhoneRules) -> tuple[dict, bytes]:
     """The delivery as it is kept (text redacted, numbers hashed if asked) and its JSON.
 
     A status notification holds no text: when the body has nothing to redact (no message, no
     contact profile, no escape that could spell one), it is kept as received, without a copy.
     """
     if source == "whatsapp" and not rules.hash_key and not _may_hold_text(payload):
-        return payload, body.decode()
+        return payload, body
     stored = redact_whatsapp(payload) if source == "whatsapp" else redact_crm(payload)
     if rules.hash_key:
         # With pseudonymisation on, no number is stored anywhere, the raw delivery included.
         stored = pseudonymise_phones(stored, source, rules)
-    return stored, orjson.dumps(stored).decode()
+    return stored, orjson.dumps(stored)
 
 
 def _may_hold_text(payload: dict) -> bool:

@@ -79,17 +79,19 @@ TABLES = (
     ("events", EVENT_COLUMNS),
     ("quarantine", QUARANTINE_COLUMNS),
 )
-# The column types of each table's COPY, in binary format: Postgres then skips parsing the text
-# of timestamps and ids, a fifth of its work in loading raw.events.
+# The types each table's binary COPY sends (Postgres then skips parsing the text of timestamps
+# and ids, a fifth of its work in loading raw.events). "bytea" sends bytes as they are: the
+# batch holds event ids, JSON and jsonb in their binary forms already (processing.Batch), and
+# Postgres reads them with the column's own type.
 COPY_TYPES = {
-    "deliveries": ["uuid", "text", "timestamptz", "json"],
-    "events": ["uuid"] + ["text"] * 5 + ["timestamptz"] * 2 + ["text", "uuid", "jsonb"],
-    "quarantine": ["uuid", "text", "timestamptz", "text", "jsonb", "text"],
+    "deliveries": ["uuid", "text", "timestamptz", "bytea"],
+    "events": ["bytea"] + ["text"] * 5 + ["timestamptz"] * 2 + ["text", "uuid", "bytea"],
+    "quarantine": ["uuid", "text", "timestamptz", "text", "bytea", "text"],
 }
 
 
 class _UUIDTextDumper(Dumper):
-    """A uuid the batch holds as text (32 hex digits, hyphens or not), sent in binary."""
+    """A delivery id, held as text (hyphens or not), sent in binary."""
 
     format = Format.BINARY
     oid = postgres.types["uuid"].oid
@@ -97,33 +99,13 @@ class _UUIDTextDumper(Dumper):
     def dump(self, obj: str | uuid.UUID) -> bytes:
         if isinstance(obj, uuid.UUID):
             return obj.bytes
-        return bytes.fromhex(str(obj).replace("-", ""))
-
-
-class _JsonTextDumper(Dumper):
-    """JSON the batch already serialised: json's binary form is its text."""
-
-    format = Format.BINARY
-    oid = postgres.types["json"].oid
-
-    def dump(self, obj: str) -> bytes:
-        return obj.encode()
-
-
-class _JsonbTextDumper(_JsonTextDumper):
-    """jsonb's binary form is a version byte, then the text."""
-
-    oid = postgres.types["jsonb"].oid
-
-    def dump(self, obj: str) -> bytes:
-        return b"\x01" + obj.encode()
+        return _uuid_bytes(obj)
 
 
 def write_batch(conn: psycopg.Connection, batch: Batch, precheck: bool = True) -> dict[str, int]:
     """Store ``batch`` in one transaction; returns the rows actually added per table."""
     with conn.transaction(), conn.cursor() as cur:
-        for dumper in (_UUIDTextDumper, _JsonTextDumper, _JsonbTextDumper):
-            cur.adapters.register_dumper(None, dumper)
+        cur.adapters.register_dumper(None, _UUIDTextDumper)
         try:
             with conn.transaction():
                 return _copy_new_rows(cur, batch, precheck)
@@ -137,20 +119,10 @@ def held_stored_rows(batch: Batch, added: dict[str, int]) -> bool:
 
 
 def _copy_new_rows(cur: psycopg.Cursor, batch: Batch, precheck: bool) -> dict[str, int]:
-    known_deliveries, known_events = set(), set()
+    rows = {table: getattr(batch, table) for table, _ in TABLES}
+    contested = []
     if precheck:
-        known_deliveries = _stored_keys(cur, "deliveries", "delivery_id", batch.deliveries)
-        known_events = _stored_keys(cur, "events", "event_id", batch.events)
-    rows = {
-        "deliveries": [r for r in batch.deliveries if _hex(r[0]) not in known_deliveries],
-        "events": [r for r in batch.events if _hex(r[0]) not in known_events],
-        # A delivery stored before has its quarantined items stored too.
-        "quarantine": [r for r in batch.quarantine if _hex(r[0]) not in known_deliveries],
-    }
-    # Stored events reported again by a delivery not stored before: merged, not skipped.
-    contested = [
-        r for r in batch.events if _hex(r[0]) in known_events and _hex(r[9]) not in known_deliveries
-    ]
+        rows, contested = _without_stored_rows(cur, batch)
     for table, columns in TABLES:
         _copy(cur, f"raw.{table}", columns, rows[table], COPY_TYPES[table])
     if contested:
@@ -159,19 +131,41 @@ def _copy_new_rows(cur: psycopg.Cursor, batch: Batch, precheck: bool) -> dict[st
     return {table: len(table_rows) for table, table_rows in rows.items()}
 
 
-def _stored_keys(cur: psycopg.Cursor, table: str, key: str, rows: list[tuple]) -> set[str]:
-    """The keys of ``rows`` already in ``raw.<table>``, as 32 hex digits."""
+def _without_stored_rows(cur: psycopg.Cursor, batch: Batch) -> tuple[dict, list[tuple]]:
+    """The batch's rows not stored yet, and the stored events that a delivery not stored before
+    reports again (merged by precedence, not skipped)."""
+    known_deliveries = _stored_keys(cur, "deliveries", "delivery_id", batch.deliveries)
+    known_events = _stored_keys(cur, "events", "event_id", batch.events)
+    rows = {
+        "deliveries": [r for r in batch.deliveries if _uuid_bytes(r[0]) not in known_deliveries],
+        "events": [r for r in batch.events if r[0] not in known_events],
+        # A delivery stored before has its quarantined items stored too.
+        "quarantine": [r for r in batch.quarantine if _uuid_bytes(r[0]) not in known_deliveries],
+    }
+    contested = [
+        r
+        for r in batch.events
+        if r[0] in known_events and _uuid_bytes(r[9]) not in known_deliveries
+    ]
+    return rows, contested
+
+
+def _stored_keys(cur: psycopg.Cursor, table: str, key: str, rows: list[tuple]) -> set[bytes]:
+    """The keys of ``rows`` already in ``raw.<table>``, as 16 bytes."""
     if not rows:
         return set()
     cur.execute(
-        f"select replace({key}::text, '-', '') from raw.{table} where {key} = any(%s::uuid[])",
-        [[str(row[0]) for row in rows]],
+        f"select uuid_send({key}) from raw.{table} where {key} = any(%s::uuid[])",
+        [[_uuid_bytes(row[0]).hex() for row in rows]],
     )
     return {found for (found,) in cur.fetchall()}
 
 
-def _hex(uuid_text: object) -> str:
-    return str(uuid_text).replace("-", "")
+def _uuid_bytes(value: str | bytes) -> bytes:
+    """A uuid's 16 bytes, from its text (hyphens or not) or from the bytes themselves."""
+    if type(value) is bytes:
+        return value
+    return bytes.fromhex(str(value).replace("-", ""))
 
 
 def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:

@@ -35,16 +35,16 @@ class Event:
     channel_type: str = CHANNEL_WHATSAPP
 
     @property
-    def event_id(self) -> str:
-        """``uuid5(EVENT_NAMESPACE, name|message_id|status)`` as 32 hex digits (Postgres reads
-        them as a uuid), computed without building a ``uuid.UUID``: this runs once per event."""
-        name = f"{self.event_name}|{self.message_id}|{self.status or ''}".encode()
+    def event_id(self) -> bytes:
+        """``uuid5(EVENT_NAMESPACE, name|message_id|status)``, its 16 bytes (the batch's key, and
+        what binary COPY sends), computed without building a ``uuid.UUID``: this runs once per
+        event."""
         sha1 = _NAMESPACE_SHA1.copy()
-        sha1.update(name)
+        sha1.update(f"{self.event_name}|{self.message_id}|{self.status or ''}".encode())
         digest = bytearray(sha1.digest()[:16])
         digest[6] = (digest[6] & 0x0F) | 0x50
         digest[8] = (digest[8] & 0x3F) | 0x80
-        return digest.hex()
+        return bytes(digest)
 
 
 @dataclass(slots=True)

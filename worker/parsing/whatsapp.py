@@ -156,29 +156,31 @@ def _status_event(status: object, received_at: datetime) -> Event:
     if name not in STATUSES:
         raise ParseError(f"unknown status {name!r}; expected one of {', '.join(sorted(STATUSES))}")
     props = {"direction": "outbound", "status": name}
+    # Read with as few steps as the checks allow: a campaign brings hundreds of thousands.
     conversation = status.get("conversation")
     if isinstance(conversation, dict):
-        if conversation.get("id"):
-            props["conversation_id"] = str(conversation["id"])
+        if found := conversation.get("id"):
+            props["conversation_id"] = str(found)
         origin = conversation.get("origin")
-        if isinstance(origin, dict) and origin.get("type"):
-            props["conversation_origin_type"] = str(origin["type"])
+        if isinstance(origin, dict) and (found := origin.get("type")):
+            props["conversation_origin_type"] = str(found)
     pricing = status.get("pricing")
     if isinstance(pricing, dict):
-        if pricing.get("category"):
-            props["pricing_category"] = str(pricing["category"])
-        if pricing.get("pricing_model"):
-            props["pricing_model"] = str(pricing["pricing_model"])
-        if isinstance(pricing.get("billable"), bool):
-            props["is_billable"] = pricing["billable"]
-    props.update(_error_properties(status.get("errors")))
+        if found := pricing.get("category"):
+            props["pricing_category"] = str(found)
+        if found := pricing.get("pricing_model"):
+            props["pricing_model"] = str(found)
+        if isinstance(found := pricing.get("billable"), bool):
+            props["is_billable"] = found
+    if "errors" in status:
+        props.update(_error_properties(status["errors"]))
     return Event(
-        event_name=STATUS_UPDATED,
-        user_id=whatsapp_id_to_e164(require(status, "recipient_id", (str, int))),
-        message_id=require(status, "id"),
-        status=name,
-        occurred_at=parse_timestamp(require(status, "timestamp", (str, int)), received_at),
-        properties=props,
+        STATUS_UPDATED,
+        whatsapp_id_to_e164(require(status, "recipient_id", (str, int))),
+        require(status, "id"),
+        parse_timestamp(require(status, "timestamp", (str, int)), received_at),
+        name,
+        props,
     )
 
 
