@@ -53,7 +53,11 @@ def enqueue(source: str, body: bytes):
     settings = current_app.extensions["wa_settings"]
     try:
         delivery_id = push_delivery(
-            current_app.extensions["wa_redis"], settings.queue_name, source, body
+            current_app.extensions["wa_redis"],
+            settings.queue_name,
+            source,
+            body,
+            settings.batch_size,
         )
     except redis.RedisError as exc:
         log.warning("queue unavailable, answering 503: %s", exc.__class__.__name__)

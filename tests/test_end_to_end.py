@@ -19,7 +19,7 @@ from reference_metrics import contact_growth_daily, hourly_traffic, response_tim
 from wa_analytics.dbt import run_dbt
 from wa_analytics.demo.sender import send_all
 from wa_analytics.demo.traffic import generate_traffic
-from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
+from wa_analytics.queueing import pending
 
 MARTS = {
     "response_times_daily": (
@@ -67,7 +67,7 @@ def _wait_drained(redis_url: str, timeout: float = 120) -> None:
     conn = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not conn.llen(BUFFER_KEY) and not list(conn.scan_iter(match=PROCESSING_PREFIX + "*")):
+        if not pending(conn):
             return
         time.sleep(0.1)
     raise AssertionError("workers did not drain the queue")

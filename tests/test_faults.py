@@ -173,8 +173,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     monkeypatch.setenv("WA_LEASE_SECONDS", "3")
     monkeypatch.setenv("WA_BATCH_SIZE", "100")
     total = 20000
+    settings = load_settings()
     for body in campaign(total, seed=31):
-        push_delivery(redis_conn, load_settings().queue_name, "whatsapp", body)
+        push_delivery(redis_conn, settings.queue_name, "whatsapp", body, settings.batch_size)
     first = spawn_cli(["worker"], start_new_session=True)
     try:
         deadline = time.monotonic() + 60

@@ -4,6 +4,8 @@ import time
 import uuid
 
 import orjson
+import psycopg
+import pytest
 from helpers import cloud_api_delivery, crm_event, run_worker, signed_post, status, text_message
 
 from wa_analytics import database
@@ -12,10 +14,15 @@ from wa_analytics.queueing import (
     BUFFER_KEY,
     DRAIN_FLAG,
     PROCESSING_PREFIX,
+    SEALED_KEY,
+    SEGMENT_PREFIX,
     Envelope,
     delivery_id_for,
     drain_queue,
+    oldest_waiting,
+    pending,
     push_delivery,
+    waiting,
 )
 from worker import store
 from worker.failures import failed_jobs, requeue_failed
@@ -338,7 +345,7 @@ def test_a_backlog_is_drained_by_helper_processes_exactly_once(db, redis_conn, m
     monkeypatch.setenv("WA_DRAIN_PROCESSES", "3")
     bodies = list(campaign(3000, seed=5))
     for body in bodies + bodies[:400]:
-        push_delivery(redis_conn, "unused-queue", "whatsapp", body)
+        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=200)
     totals = drain_deliveries()
     assert count(db) == 3000 and count(db, "raw.deliveries") == 3000
     assert totals["events"] == 3000 and totals["batches"] >= 17 and totals["helpers"] == 2
@@ -348,6 +355,36 @@ def test_a_backlog_is_drained_by_helper_processes_exactly_once(db, redis_conn, m
     row = db.execute("select event_id, event_name, message_id, status from raw.events limit 1")
     event_id, name, message_id, state = row.fetchone()
     assert event_id == uuid.uuid5(EVENT_NAMESPACE, f"{name}|{message_id}|{state or ''}")
+
+
+def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn, monkeypatch):
+    """A push that fills the open list to a batch seals it; a drain claims the oldest sealed
+    batch with one RENAME. A claimed segment whose write fails goes back to the queue, and
+    every delivery is stored once in the end."""
+    monkeypatch.setenv("WA_BATCH_SIZE", "5")
+    monkeypatch.setenv("WA_DRAIN_PROCESSES", "1")
+    ids = [
+        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
+        for body in campaign(23, seed=8)
+    ]
+    assert redis_conn.llen(SEALED_KEY) == 4 and redis_conn.llen(BUFFER_KEY) == 3
+    assert waiting(redis_conn) == 23
+    assert Envelope.decode(oldest_waiting(redis_conn)).delivery_id == ids[0]
+
+    db.execute("alter table raw.deliveries add constraint refuse_all check (false) not valid")
+    db.commit()
+    try:
+        with pytest.raises(psycopg.errors.CheckViolation):
+            drain_deliveries()
+    finally:
+        db.execute("alter table raw.deliveries drop constraint refuse_all")
+        db.commit()
+    assert waiting(redis_conn) == 23 and not list(redis_conn.scan_iter(PROCESSING_PREFIX + "*"))
+
+    totals = drain_deliveries()
+    # Three sealed segments, then the given-back batch and the open three: five, not eight.
+    assert totals["batches"] == 5 and totals["events"] == count(db) == 23
+    assert not pending(redis_conn) and not list(redis_conn.scan_iter(SEGMENT_PREFIX + "*"))
 
 
 def test_a_batch_racing_another_writer_takes_the_merge_path(db, settings):

@@ -2,9 +2,13 @@
 
 A webhook delivery is appended to one Redis list (one RPUSH: cheap, so the service answers fast).
 An RQ job, ``worker.jobs.drain_deliveries``, drains that list in batches of many deliveries, so
-one job (and one COPY) serves thousands of webhooks. At most one drain job is pending per
-``DRAIN_FLAG``; the producer enqueues one only when the flag is not set, which keeps RQ's per-job
-cost off the hot path. See ``worker/jobs.py`` for how the flag is handed back without a race.
+one job (and one COPY) serves thousands of webhooks. When a push fills the list to a batch
+(``WA_BATCH_SIZE``), the list is sealed: renamed to a segment whose name is queued on
+``SEALED_KEY``. A drain claims a sealed segment whole with one RENAME; moving a backlog's
+deliveries one by one into a claim cost Redis more CPU than all the rest of a drain's commands.
+At most one drain job is pending per ``DRAIN_FLAG``; the producer enqueues one only when the
+flag is not set, which keeps RQ's per-job cost off the hot path. See ``worker/jobs.py`` for how
+the flag is handed back without a race.
 """
 
 import time
@@ -22,18 +26,27 @@ from rq import Retry as JobRetry
 BUFFER_KEY = "wa:deliveries"
 DRAIN_FLAG = "wa:drain:scheduled"
 PROCESSING_PREFIX = "wa:processing:"
+SEALED_KEY = "wa:sealed"  # names of sealed segments, oldest first
+SEGMENT_PREFIX = "wa:segment:"
+SEGMENT_COUNTER = "wa:sealed:count"
 LEASE_PREFIX = "wa:lease:"
 DRAIN_JOB = "worker.jobs.drain_deliveries"
 # A drain job that died leaves the flag behind; it expires so the next delivery schedules anew.
 DRAIN_FLAG_TTL_SECONDS = 60
 # Backoff for a drain job whose batch failed (Postgres down): about 25 minutes in all.
 JOB_RETRY = JobRetry(max=10, interval=[1, 2, 5, 10, 30, 60, 120, 300, 300, 600])
-# Append a delivery and take the drain flag if it is free, in one command and one reply (the
-# hot path of every webhook). Returns OK when this delivery took the flag.
+# Append a delivery, seal the list when this delivery fills it to a batch, and take the drain
+# flag if it is free, in one command and one reply (the hot path of every webhook). Returns OK
+# when this delivery took the flag. Sealing only at exactly a batch keeps segments batch-sized:
+# a list that holds more (a batch given back, a backlog from before sealing) is drained as it is.
 PUSH = Script(
     None,
     b"""
-redis.call('RPUSH', KEYS[1], ARGV[1])
+if redis.call('RPUSH', KEYS[1], ARGV[1]) == tonumber(ARGV[3]) then
+    local segment = ARGV[4] .. redis.call('INCR', KEYS[4])
+    redis.call('RENAME', KEYS[1], segment)
+    redis.call('RPUSH', KEYS[3], segment)
+end
 return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
 """,
 )
@@ -87,17 +100,48 @@ def drain_queue(connection: redis.Redis, queue_name: str) -> Queue:
     return Queue(queue_name, connection=connection)
 
 
-def push_delivery(connection: redis.Redis, queue_name: str, source: str, body: bytes) -> str:
+def push_delivery(
+    connection: redis.Redis, queue_name: str, source: str, body: bytes, batch_size: int
+) -> str:
     """Queue one delivery; returns its id. Raises ``redis.RedisError`` if it was not queued."""
     envelope = Envelope(delivery_id_for(source, body), source, time.time(), body)
-    scheduled_now = PUSH(
-        keys=[BUFFER_KEY, DRAIN_FLAG],
-        args=[envelope.encode(), DRAIN_FLAG_TTL_SECONDS],
-        client=connection,
-    )
-    if scheduled_now is not None:
+    if push(connection, envelope, batch_size) is not None:
         schedule_drain(connection, queue_name)
     return envelope.delivery_id
+
+
+def push(client: redis.Redis, envelope: Envelope, batch_size: int):
+    """Append ``envelope`` (``client`` may be a pipeline); OK when it took the drain flag."""
+    return PUSH(
+        keys=[BUFFER_KEY, DRAIN_FLAG, SEALED_KEY, SEGMENT_COUNTER],
+        args=[envelope.encode(), DRAIN_FLAG_TTL_SECONDS, batch_size, SEGMENT_PREFIX],
+        client=client,
+    )
+
+
+def waiting(connection: redis.Redis) -> int:
+    """Deliveries queued and not claimed: the open list and the sealed segments."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.llen(BUFFER_KEY)
+    for segment in connection.lrange(SEALED_KEY, 0, -1):
+        pipe.llen(segment)
+    return sum(pipe.execute())
+
+
+def oldest_waiting(connection: redis.Redis) -> bytes | None:
+    """The delivery queued first and not claimed yet, if any."""
+    segment = connection.lindex(SEALED_KEY, 0)
+    found = connection.lindex(segment, 0) if segment is not None else None
+    return found if found is not None else connection.lindex(BUFFER_KEY, 0)
+
+
+def pending(connection: redis.Redis) -> bool:
+    """Whether any delivery waits or is claimed by a drain that has not committed it."""
+    return bool(
+        connection.llen(BUFFER_KEY)
+        or connection.llen(SEALED_KEY)
+        or next(connection.scan_iter(match=PROCESSING_PREFIX + "*", count=1000), None)
+    )
 
 
 def schedule_drain(connection: redis.Redis, queue_name: str) -> None:

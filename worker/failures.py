@@ -11,7 +11,7 @@ from datetime import datetime
 import redis
 from rq.registry import FailedJobRegistry
 
-from wa_analytics.queueing import BUFFER_KEY, drain_queue
+from wa_analytics.queueing import drain_queue, waiting
 
 
 @dataclass(frozen=True)
@@ -41,4 +41,4 @@ def requeue_failed(connection: redis.Redis, queue_name: str) -> int:
 
 
 def waiting_deliveries(connection: redis.Redis) -> int:
-    return connection.llen(BUFFER_KEY)
+    return waiting(connection)

@@ -19,9 +19,11 @@ from wa_analytics.queueing import (
     DRAIN_FLAG_TTL_SECONDS,
     LEASE_PREFIX,
     PROCESSING_PREFIX,
+    SEALED_KEY,
     Envelope,
     redis_client,
     schedule_drain,
+    waiting,
 )
 from worker.phones import PhoneRules
 from worker.processing import build_batch
@@ -38,24 +40,32 @@ MAX_JOB_SECONDS = 120
 # Helpers share the parent's loaded modules and settings; they use no inherited connection.
 FORK = multiprocessing.get_context("fork")
 
-# Atomically move up to ARGV[1] deliveries from the buffer to this job's processing list and
-# (re)take the lease: a crash at any point leaves every delivery in one of the two lists.
-# One LMOVE per delivery (Redis 6.2+): the append-only file records each as a short command,
-# where copying the items with RPUSH would write every delivery into it a second time (and,
-# under a backlog, make Redis rewrite the file every second or two).
+# Atomically make a batch this job's processing list and (re)take the lease: a crash at any point
+# leaves every delivery in a queued list or in a claim. The oldest sealed segment (see
+# wa_analytics.queueing) becomes the claim with one RENAME. Without one, up to ARGV[1]
+# deliveries move from the open list one LMOVE each (Redis 6.2+): the append-only file records
+# each as a short command, where copying the items with RPUSH would write every delivery into it
+# a second time (and, under a backlog, make Redis rewrite the file every second or two).
+# Returns how many deliveries the claim holds; the drain reads them with LRANGE (a script that
+# returned them would copy every body into Lua and back).
 CLAIM = """
-local items = {}
-for i = 1, tonumber(ARGV[1]) do
-    local item = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-    if not item then
-        break
+local claimed = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    local segment = redis.call('LPOP', KEYS[4])
+    if segment and redis.call('EXISTS', segment) == 1 then
+        redis.call('RENAME', segment, KEYS[2])
+        claimed = redis.call('LLEN', KEYS[2])
     end
-    items[i] = item
 end
-if #items > 0 then
+if claimed == 0 then
+    while claimed < tonumber(ARGV[1]) and redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do
+        claimed = claimed + 1
+    end
+end
+if claimed > 0 then
     redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
 end
-return items
+return claimed
 """
 # Put a processing list back at the head of the buffer, in its original order.
 GIVE_BACK = """
@@ -112,10 +122,14 @@ def drain_batches(
     precheck = False  # a backlog of new traffic: COPY straight away until a batch is refused
     with database.connect(settings.database_url) as conn:
         while time.monotonic() < deadline:
-            raw = claim(
-                keys=[BUFFER_KEY, processing, lease],
+            pipe = conn_redis.pipeline(transaction=False)
+            claim(
+                keys=[BUFFER_KEY, processing, lease, SEALED_KEY],
                 args=[settings.batch_size, settings.lease_seconds],
+                client=pipe,
             )
+            pipe.lrange(processing, 0, -1)
+            _, raw = pipe.execute()
             if not raw:
                 break
             conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
@@ -136,7 +150,7 @@ def _start_helpers(
     settings: Settings, conn_redis: redis.Redis, owner: str, deadline: float
 ) -> list[tuple[multiprocessing.Process, Connection]]:
     """Fork helper drains when the backlog is worth more than one process."""
-    backlog = conn_redis.llen(BUFFER_KEY)
+    backlog = waiting(conn_redis)
     wanted = min(settings.drain_processes, backlog // settings.batch_size) - 1
     helpers = []
     for number in range(1, wanted + 1):
@@ -208,7 +222,7 @@ def _hand_back_flag(conn_redis: redis.Redis) -> bool:
     """
     conn_redis.delete(DRAIN_FLAG)
     return bool(
-        conn_redis.llen(BUFFER_KEY)
+        (conn_redis.llen(BUFFER_KEY) or conn_redis.llen(SEALED_KEY))
         and conn_redis.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
     )
 

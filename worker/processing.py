@@ -24,8 +24,8 @@ JSONB_VERSION = b"\x01"
 class Batch:
     """Rows ready for binary COPY, deduplicated within the batch.
 
-    Each row's first value is its key (deliveries: the delivery id; events: the event id's 16
-    bytes; quarantine: the delivery id), used to skip what is already stored. JSON is held as
+    Each row's first value is its key (deliveries and quarantine: the delivery id; events: the
+    event id), used to skip what is already stored. Ids are held as their 16 bytes, JSON as
     bytes: a delivery's body as its text, properties and items in jsonb's binary form. Where two
     reports of one event differ, the one that ``precedence`` puts first is kept, whatever the
     order they came in.
@@ -37,16 +37,16 @@ class Batch:
     _event_rows: dict = field(default_factory=dict)
     _delivery_ids: set = field(default_factory=set)
 
-    def add_delivery(self, delivery_id: str, source: str, received_at: datetime, body: bytes):
+    def add_delivery(self, delivery_id: bytes, source: str, received_at: datetime, body: bytes):
         self.deliveries.append((delivery_id, source, received_at, body))
 
-    def add_rejected(self, delivery_id: str, source: str, received_at: datetime, item: Rejected):
+    def add_rejected(self, delivery_id: bytes, source: str, received_at: datetime, item: Rejected):
         stored_item = JSONB_VERSION + orjson.dumps(item.item, default=str)
         self.quarantine.append(
             (delivery_id, source, received_at, item.reason, stored_item, item.path)
         )
 
-    def add_event(self, event: Event, delivery_id: str, source: str, received_at: datetime):
+    def add_event(self, event: Event, delivery_id: bytes, source: str, received_at: datetime):
         event_id = event.event_id
         event.properties["source"] = source
         row = (
@@ -80,7 +80,14 @@ def precedence(row: tuple) -> tuple:
     ``occurred_at``, then the smaller delivery id. A total order on what was reported (never on
     when it arrived), so duplicated and reordered deliveries always keep the same row.
     store.MERGE_EVENTS applies the same order in SQL."""
-    return (SOURCE_RANK[row[8]], row[6], str(row[9]))
+    return (SOURCE_RANK[row[8]], row[6], row[9])
+
+
+def uuid_bytes(value: str | bytes) -> bytes:
+    """A uuid's 16 bytes (the order Postgres sorts uuids in), from its text (hyphens or not)."""
+    if type(value) is bytes:
+        return value
+    return bytes.fromhex(str(value).replace("-", ""))
 
 
 def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) -> Batch:
@@ -95,7 +102,7 @@ def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) 
 
 def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     received_at = datetime.fromtimestamp(envelope.received_at, UTC)
-    source, delivery_id = envelope.source, envelope.delivery_id
+    source, delivery_id = envelope.source, uuid_bytes(envelope.delivery_id)
     try:
         payload = orjson.loads(envelope.body)
     except orjson.JSONDecodeError:
@@ -134,8 +141,9 @@ def _add_single_status(
         event = status_event(*found, received_at)
     except ParseError:
         return False
-    batch.add_delivery(envelope.delivery_id, "whatsapp", received_at, envelope.body)
-    batch.add_event(enrich(event), envelope.delivery_id, "whatsapp", received_at)
+    delivery_id = uuid_bytes(envelope.delivery_id)
+    batch.add_delivery(delivery_id, "whatsapp", received_at, envelope.body)
+    batch.add_event(enrich(event), delivery_id, "whatsapp", received_at)
     return True
 
 
@@ -184,7 +192,7 @@ def without_nul(value: object) -> object:
 
 def add_derived(
     batch: Batch,
-    delivery_id: str,
+    delivery_id: bytes,
     source: str,
     received_at: datetime,
     stored: dict,

@@ -6,7 +6,7 @@ import orjson
 
 from wa_analytics import database
 from worker.phones import PhoneRules
-from worker.processing import Batch, add_derived
+from worker.processing import Batch, add_derived, uuid_bytes
 from worker.store import write_batch
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
                 for delivery_id, source, received_at, body in rows:
                     add_derived(
                         batch,
-                        delivery_id,
+                        uuid_bytes(delivery_id),
                         source,
                         received_at,
                         orjson.loads(body),

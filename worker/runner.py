@@ -10,10 +10,10 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
 from wa_analytics.config import Settings
 from wa_analytics.queueing import (
-    BUFFER_KEY,
-    PROCESSING_PREFIX,
     Envelope,
     drain_queue,
+    oldest_waiting,
+    pending,
     schedule_drain,
 )
 
@@ -47,10 +47,7 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
 def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:
     """Schedule a drain when deliveries wait with no job queued for them (e.g. after a crash).
     A queued drain takes them all: a second one would only start, find nothing and stop."""
-    pending = connection.llen(BUFFER_KEY) or next(
-        connection.scan_iter(match=PROCESSING_PREFIX + "*", count=100), None
-    )
-    if pending and drain_queue(connection, queue_name).count == 0:
+    if pending(connection) and drain_queue(connection, queue_name).count == 0:
         log.info("deliveries are waiting; scheduling a drain")
         schedule_drain(connection, queue_name)
 
@@ -77,7 +74,7 @@ class Watchdog(threading.Thread):
                 log.warning("drain watchdog check failed", exc_info=True)
 
     def stranded(self) -> bool:
-        oldest = self.connection.lindex(BUFFER_KEY, 0)
+        oldest = oldest_waiting(self.connection)
         if oldest is None:
             return False
         age = time.time() - Envelope.decode(oldest).received_at

@@ -12,12 +12,9 @@ sender re-sending it in a different body) is merged: the report that
 ``processing.precedence`` puts first is kept, so arrival order never decides what is stored.
 """
 
-import uuid
-
 import psycopg
-from psycopg import errors, postgres
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
+from psycopg import errors
+from psycopg.types.string import BytesBinaryDumper
 
 from worker.processing import Batch
 
@@ -81,31 +78,21 @@ TABLES = (
 )
 # The types each table's binary COPY sends (Postgres then skips parsing the text of timestamps
 # and ids, a fifth of its work in loading raw.events). "bytea" sends bytes as they are: the
-# batch holds event ids, JSON and jsonb in their binary forms already (processing.Batch), and
+# batch holds uuids, JSON and jsonb in their binary forms already (processing.Batch), and
 # Postgres reads them with the column's own type.
 COPY_TYPES = {
-    "deliveries": ["uuid", "text", "timestamptz", "bytea"],
-    "events": ["bytea"] + ["text"] * 5 + ["timestamptz"] * 2 + ["text", "uuid", "bytea"],
-    "quarantine": ["uuid", "text", "timestamptz", "text", "bytea", "text"],
+    "deliveries": ["bytea", "text", "timestamptz", "bytea"],
+    "events": ["bytea"] + ["text"] * 5 + ["timestamptz"] * 2 + ["text", "bytea", "bytea"],
+    "quarantine": ["bytea", "text", "timestamptz", "text", "bytea", "text"],
 }
-
-
-class _UUIDTextDumper(Dumper):
-    """A delivery id, held as text (hyphens or not), sent in binary."""
-
-    format = Format.BINARY
-    oid = postgres.types["uuid"].oid
-
-    def dump(self, obj: str | uuid.UUID) -> bytes:
-        if isinstance(obj, uuid.UUID):
-            return obj.bytes
-        return _uuid_bytes(obj)
 
 
 def write_batch(conn: psycopg.Connection, batch: Batch, precheck: bool = True) -> dict[str, int]:
     """Store ``batch`` in one transaction; returns the rows actually added per table."""
     with conn.transaction(), conn.cursor() as cur:
-        cur.adapters.register_dumper(None, _UUIDTextDumper)
+        # psycopg's bytea dumper also unwraps DB-API Binary objects, in Python, value by value;
+        # this one is compiled.
+        cur.adapters.register_dumper(None, BytesBinaryDumper)
         try:
             with conn.transaction():
                 return _copy_new_rows(cur, batch, precheck)
@@ -137,16 +124,12 @@ def _without_stored_rows(cur: psycopg.Cursor, batch: Batch) -> tuple[dict, list[
     known_deliveries = _stored_keys(cur, "deliveries", "delivery_id", batch.deliveries)
     known_events = _stored_keys(cur, "events", "event_id", batch.events)
     rows = {
-        "deliveries": [r for r in batch.deliveries if _uuid_bytes(r[0]) not in known_deliveries],
+        "deliveries": [r for r in batch.deliveries if r[0] not in known_deliveries],
         "events": [r for r in batch.events if r[0] not in known_events],
         # A delivery stored before has its quarantined items stored too.
-        "quarantine": [r for r in batch.quarantine if _uuid_bytes(r[0]) not in known_deliveries],
+        "quarantine": [r for r in batch.quarantine if r[0] not in known_deliveries],
     }
-    contested = [
-        r
-        for r in batch.events
-        if r[0] in known_events and _uuid_bytes(r[9]) not in known_deliveries
-    ]
+    contested = [r for r in batch.events if r[0] in known_events and r[9] not in known_deliveries]
     return rows, contested
 
 
@@ -156,16 +139,9 @@ def _stored_keys(cur: psycopg.Cursor, table: str, key: str, rows: list[tuple]) -
         return set()
     cur.execute(
         f"select uuid_send({key}) from raw.{table} where {key} = any(%s::uuid[])",
-        [[_uuid_bytes(row[0]).hex() for row in rows]],
+        [[row[0].hex() for row in rows]],
     )
     return {found for (found,) in cur.fetchall()}
-
-
-def _uuid_bytes(value: str | bytes) -> bytes:
-    """A uuid's 16 bytes, from its text (hyphens or not) or from the bytes themselves."""
-    if type(value) is bytes:
-        return value
-    return bytes.fromhex(str(value).replace("-", ""))
 
 
 def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:

@@ -19,7 +19,7 @@ from wa_analytics.bench.stages import HOST, Row, Service, log, signed_requests
 from wa_analytics.bench.workload import campaign
 from wa_analytics.config import Settings
 from wa_analytics.processes import spawn_cli, stop_all
-from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX, redis_client
+from wa_analytics.queueing import pending, redis_client
 
 STORED_KEYS = "select message_id, event_name, coalesce(status, '') from raw.events"
 
@@ -99,9 +99,6 @@ def _wait_until_drained(settings: Settings, expected: int, timeout: float) -> li
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         while True:
             rows = conn.execute(STORED_KEYS).fetchall()
-            pending = conn_redis.llen(BUFFER_KEY) or next(
-                conn_redis.scan_iter(match=PROCESSING_PREFIX + "*"), None
-            )
-            if (len(rows) >= expected and not pending) or time.monotonic() > deadline:
+            if (len(rows) >= expected and not pending(conn_redis)) or time.monotonic() > deadline:
                 return rows
             time.sleep(0.5)

@@ -21,11 +21,11 @@ from wa_analytics.config import Settings
 from wa_analytics.dbt import run_dbt
 from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
 from wa_analytics.queueing import (
-    BUFFER_KEY,
     DRAIN_FLAG,
     DRAIN_FLAG_TTL_SECONDS,
     Envelope,
     delivery_id_for,
+    push,
     redis_client,
     schedule_drain,
 )
@@ -133,7 +133,7 @@ def queue_campaign(settings: Settings, events: int, seed: int) -> int:
     queued = 0
     for body in campaign(events, seed=seed):
         envelope = Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
-        pipe.rpush(BUFFER_KEY, envelope.encode())
+        push(pipe, envelope, settings.batch_size)
         queued += 1
         if queued % 5000 == 0:
             pipe.execute()

@@ -25,7 +25,7 @@ from wa_analytics.processes import (
     stop_detached,
     wait_ready,
 )
-from wa_analytics.queueing import BUFFER_KEY, PROCESSING_PREFIX
+from wa_analytics.queueing import pending
 from wa_analytics.runtime import ensure_services
 
 STEPS = 7
@@ -188,10 +188,7 @@ def _wait_until_stored(settings, timeout: float = 300) -> dict:
     conn_redis = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pending = conn_redis.llen(BUFFER_KEY) + sum(
-            1 for _ in conn_redis.scan_iter(match=PROCESSING_PREFIX + "*")
-        )
-        if not pending:
+        if not pending(conn_redis):
             break
         time.sleep(0.2)
     else:
