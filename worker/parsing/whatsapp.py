@@ -6,6 +6,7 @@ an item that cannot be parsed is rejected on its own without holding back its ne
 
 from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 
 from worker.parsing.errors import ParseError
 from worker.parsing.event import (
@@ -92,8 +93,24 @@ def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Even
 
 
 def _business_properties(metadata: object) -> dict:
+    """The business's number ids, as properties (the dict is shared: copy it to change it)."""
     if not isinstance(metadata, dict):
         return {}
+    ids = (metadata.get("phone_number_id"), metadata.get("display_phone_number"))
+    if type(ids[0]) is str and type(ids[1]) is str:
+        # One business number sends a campaign: its properties are built once.
+        return _number_properties(*ids)
+    return _read_business_properties(metadata)
+
+
+@lru_cache(maxsize=256)
+def _number_properties(phone_number_id: str, display_phone_number: str) -> dict:
+    return _read_business_properties(
+        {"phone_number_id": phone_number_id, "display_phone_number": display_phone_number}
+    )
+
+
+def _read_business_properties(metadata: dict) -> dict:
     props = {}
     for key in ("phone_number_id", "display_phone_number"):
         if isinstance(metadata.get(key), str | int):
