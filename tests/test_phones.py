@@ -111,3 +111,30 @@ def test_arbitrary_text_either_resolves_to_e164_or_is_refused(text):
     except ParseError:
         return
     assert result.startswith("+") and result[1:].isdigit()
+
+
+def test_an_id_parsed_in_one_drain_process_is_not_parsed_again_in_another(monkeypatch):
+    """A drain's helpers are forked from the worker: an id one of them parsed is known to the
+    others without parsing; an id whose E.164 form is not itself is never taken as it is."""
+    import multiprocessing
+
+    from worker import phones
+
+    fork = multiprocessing.get_context("fork")
+    for wa_id in ("447911654321", "4407911654322"):  # the second loses its national prefix
+        helper = fork.Process(target=phones.whatsapp_id_to_e164, args=(wa_id,))
+        helper.start()
+        helper.join()
+        assert helper.exitcode == 0
+    assert phones.CanonicalIds.key("447911654321") in phones.CANONICAL_IDS
+    assert phones.CanonicalIds.key("4407911654322") not in phones.CANONICAL_IDS
+
+    def parse_again(*args):
+        raise AssertionError(f"parsed again: {args}")
+
+    monkeypatch.setattr(phones, "_parse", parse_again)
+    assert phones.whatsapp_id_to_e164("447911654321") == "+447911654321"
+    with pytest.raises(AssertionError, match="parsed again"):
+        phones.whatsapp_id_to_e164("4407911654322")
+    with pytest.raises(AssertionError, match="parsed again"):
+        phones.whatsapp_id_to_e164("٤٤٧٩١١٦٥٤٣٢١")  # the same number in other digits

@@ -2,7 +2,9 @@
 
 import hashlib
 import hmac
+import mmap
 import re
+import struct
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -47,6 +49,60 @@ def _already_resolved(value: object) -> str | None:
     return None
 
 
+class CanonicalIds:
+    """WhatsApp ids whose E.164 form is '+' and the id itself (nearly all: Meta sends
+    international digits), in memory shared by the processes forked after it is made.
+
+    A drain's helpers are forked from the worker, and each would otherwise parse every contact
+    of a campaign again (about 9 us a number, a few percent of a drain). An open-addressed table
+    of 8-byte slots, each written once, from 0 to an id, by one aligned native store (a single
+    copy on x86-64 and arm64): a reader sees the id or nothing. Two writers racing for a slot
+    leave one of the ids: the other is just parsed again later.
+    """
+
+    SLOTS = 1 << 18  # 2 MiB; a campaign to 100,000 contacts fills 40% of it
+    PROBES = 16
+    SLOT = struct.Struct("@q")
+
+    def __init__(self):
+        self.memory = mmap.mmap(-1, self.SLOTS * self.SLOT.size)  # shared, anonymous
+
+    @staticmethod
+    def key(digits: str) -> int:
+        """The id as a number, or 0 for one that cannot be kept (a leading zero would be
+        lost, and non-ASCII digits are normalised by parsing)."""
+        if digits.isascii() and 0 < len(digits) <= 18 and digits[0] != "0":
+            return int(digits)
+        return 0
+
+    def _offsets(self, key: int):
+        start = (key * 0x9E3779B97F4A7C15 >> 24) % self.SLOTS
+        for probe in range(self.PROBES):
+            yield ((start + probe) % self.SLOTS) * self.SLOT.size
+
+    def __contains__(self, key: int) -> bool:
+        for offset in self._offsets(key):
+            (found,) = self.SLOT.unpack_from(self.memory, offset)
+            if found == key:
+                return True
+            if found == 0:
+                return False
+        return False
+
+    def add(self, key: int) -> None:
+        for offset in self._offsets(key):
+            (found,) = self.SLOT.unpack_from(self.memory, offset)
+            if found == key:
+                return
+            if found == 0:
+                self.SLOT.pack_into(self.memory, offset, key)
+                return
+
+
+# Made at import, so that the worker and every drain helper it forks share it.
+CANONICAL_IDS = CanonicalIds()
+
+
 @lru_cache(maxsize=65536)
 def whatsapp_id_to_e164(wa_id: str) -> str:
     """Meta's ``wa_id`` / ``from`` / ``recipient_id``: international digits without '+'."""
@@ -55,7 +111,13 @@ def whatsapp_id_to_e164(wa_id: str) -> str:
     digits = str(wa_id).strip().removeprefix("+")
     if not digits.isdigit():
         raise ParseError(f"WhatsApp id {_mask(wa_id)} is not all digits")
-    return _parse("+" + digits, None, wa_id)
+    key = CanonicalIds.key(digits)
+    if key and key in CANONICAL_IDS:
+        return "+" + digits
+    e164 = _parse("+" + digits, None, wa_id)
+    if key and e164 == "+" + digits:
+        CANONICAL_IDS.add(key)
+    return e164
 
 
 @lru_cache(maxsize=65536)
