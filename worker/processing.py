@@ -120,7 +120,7 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     elif (
         source == "whatsapp"
         and not rules.hash_key
-        and _add_single_status(batch, envelope, payload, received_at)
+        and _add_single_status(batch, delivery_id, envelope.body, payload, received_at)
     ):
         return
     stored, stored_json = stored_form(payload, envelope.body, source, rules)
@@ -129,7 +129,7 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
 
 
 def _add_single_status(
-    batch: Batch, envelope: Envelope, payload: dict, received_at: datetime
+    batch: Batch, delivery_id: bytes, body: bytes, payload: dict, received_at: datetime
 ) -> bool:
     """The fast path for a notification of one status (see ``single_status``): nothing in it
     to redact, so it is kept as received. False sends anything else down the general path,
@@ -141,8 +141,7 @@ def _add_single_status(
         event = status_event(*found, received_at)
     except ParseError:
         return False
-    delivery_id = uuid_bytes(envelope.delivery_id)
-    batch.add_delivery(delivery_id, "whatsapp", received_at, envelope.body)
+    batch.add_delivery(delivery_id, "whatsapp", received_at, body)
     batch.add_event(enrich(event), delivery_id, "whatsapp", received_at)
     return True
 
