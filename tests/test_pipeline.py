@@ -15,6 +15,7 @@ from wa_analytics.queueing import (
     DRAIN_FLAG,
     PROCESSING_PREFIX,
     SEALED_KEY,
+    SEGMENT_COUNTER,
     SEGMENT_PREFIX,
     Envelope,
     delivery_id_for,
@@ -358,17 +359,22 @@ def test_a_backlog_is_drained_by_helper_processes_exactly_once(db, redis_conn, m
 
 
 def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn, monkeypatch):
-    """A push that fills the open list to a batch seals it; a drain claims the oldest sealed
-    batch with one RENAME. A claimed segment whose write fails goes back to the queue, and
-    every delivery is stored once in the end."""
+    """A push that fills the open list to a batch seals it, never over a queued segment; a
+    drain claims the oldest sealed batch with one RENAME. A claimed segment whose write fails
+    goes back to the queue, and every delivery is stored once in the end."""
     monkeypatch.setenv("WA_BATCH_SIZE", "5")
     monkeypatch.setenv("WA_DRAIN_PROCESSES", "1")
+    bodies = list(campaign(25, seed=8))
     ids = [
         push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
-        for body in campaign(23, seed=8)
+        for body in bodies[:23]
     ]
     assert redis_conn.llen(SEALED_KEY) == 4 and redis_conn.llen(BUFFER_KEY) == 3
-    assert waiting(redis_conn) == 23
+    redis_conn.delete(SEGMENT_COUNTER)  # reset by hand: the next seal must not reuse a name
+    for body in bodies[23:]:
+        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
+    assert redis_conn.llen(SEALED_KEY) == 5 and redis_conn.llen(BUFFER_KEY) == 0
+    assert waiting(redis_conn) == 25
     assert Envelope.decode(oldest_waiting(redis_conn)).delivery_id == ids[0]
 
     db.execute("alter table raw.deliveries add constraint refuse_all check (false) not valid")
@@ -379,11 +385,11 @@ def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn
     finally:
         db.execute("alter table raw.deliveries drop constraint refuse_all")
         db.commit()
-    assert waiting(redis_conn) == 23 and not list(redis_conn.scan_iter(PROCESSING_PREFIX + "*"))
+    assert waiting(redis_conn) == 25 and not list(redis_conn.scan_iter(PROCESSING_PREFIX + "*"))
 
     totals = drain_deliveries()
-    # Three sealed segments, then the given-back batch and the open three: five, not eight.
-    assert totals["batches"] == 5 and totals["events"] == count(db) == 23
+    # Four sealed segments, then the given-back batch from the open list: five claims.
+    assert totals["batches"] == 5 and totals["events"] == count(db) == 25
     assert not pending(redis_conn) and not list(redis_conn.scan_iter(SEGMENT_PREFIX + "*"))
 
 

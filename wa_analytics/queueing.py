@@ -43,8 +43,10 @@ PUSH = Script(
     None,
     b"""
 if redis.call('RPUSH', KEYS[1], ARGV[1]) == tonumber(ARGV[3]) then
-    local segment = ARGV[4] .. redis.call('INCR', KEYS[4])
-    redis.call('RENAME', KEYS[1], segment)
+    local segment
+    repeat  -- never over a segment still queued (the counter could have been reset by hand)
+        segment = ARGV[4] .. redis.call('INCR', KEYS[4])
+    until redis.call('RENAMENX', KEYS[1], segment) == 1
     redis.call('RPUSH', KEYS[3], segment)
 end
 return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
