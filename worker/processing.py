@@ -83,11 +83,9 @@ def precedence(row: tuple) -> tuple:
     return (SOURCE_RANK[row[8]], row[6], row[9])
 
 
-def uuid_bytes(value: str | bytes) -> bytes:
+def uuid_bytes(text: str) -> bytes:
     """A uuid's 16 bytes (the order Postgres sorts uuids in), from its text (hyphens or not)."""
-    if type(value) is bytes:
-        return value
-    return bytes.fromhex(str(value).replace("-", ""))
+    return bytes.fromhex(text.replace("-", ""))
 
 
 def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) -> Batch:
