@@ -1,10 +1,13 @@
 """Identity resolution: Meta's ids and a CRM's formatted numbers resolve to one E.164 user_id."""
 
+import random
+
 import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from worker import phones
 from worker.parsing.errors import ParseError
 from worker.phones import crm_phone_to_e164, whatsapp_id_to_e164
 
@@ -113,28 +116,47 @@ def test_arbitrary_text_either_resolves_to_e164_or_is_refused(text):
     assert result.startswith("+") and result[1:].isdigit()
 
 
-def test_an_id_parsed_in_one_drain_process_is_not_parsed_again_in_another(monkeypatch):
-    """A drain's helpers are forked from the worker: an id one of them parsed is known to the
-    others without parsing; an id whose E.164 form is not itself is never taken as it is."""
-    import multiprocessing
+def _parsed(digits: str) -> str | None:
+    try:
+        return phones._parse("+" + digits, None, digits)
+    except ParseError:
+        return None
 
-    from worker import phones
 
-    fork = multiprocessing.get_context("fork")
-    for wa_id in ("447911654321", "4407911654322"):  # the second loses its national prefix
-        helper = fork.Process(target=phones.whatsapp_id_to_e164, args=(wa_id,))
-        helper.start()
-        helper.join()
-        assert helper.exitcode == 0
-    assert phones.CanonicalIds.key("447911654321") in phones.CANONICAL_IDS
-    assert phones.CanonicalIds.key("4407911654322") not in phones.CANONICAL_IDS
+def test_ids_skip_the_parser_only_where_it_gives_them_back():
+    """Every country code, every national length, national numbers starting with each digit
+    (national prefixes among them): an id taken without parsing is one the parser would have
+    returned as it is, and most valid mobile numbers are taken so."""
+    rng = random.Random(7)
+    skipped = 0
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        for length in range(1, 16):
+            for first in "0123456789":
+                digits = f"{code}{first}" + "".join(rng.choices("0123456789", k=length - 1))
+                if phones.plainly_canonical(digits):
+                    skipped += 1
+                    assert _parsed(digits) == "+" + digits, digits
+    assert skipped > 3000
+    for region in REGIONS:
+        mobile = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        e164 = phonenumbers.format_number(mobile, phonenumbers.PhoneNumberFormat.E164)
+        assert phones.plainly_canonical(e164[1:]), region
 
-    def parse_again(*args):
-        raise AssertionError(f"parsed again: {args}")
 
-    monkeypatch.setattr(phones, "_parse", parse_again)
+@given(st.text(alphabet="0123456789", min_size=1, max_size=18))
+def test_any_digits_taken_without_parsing_parse_to_themselves(digits):
+    if phones.plainly_canonical(digits):
+        assert _parsed(digits) == "+" + digits
+
+
+def test_ids_that_the_parser_would_change_are_parsed(monkeypatch):
+    def parse(*args):
+        raise AssertionError(f"parsed: {args}")
+
+    monkeypatch.setattr(phones, "_parse", parse)
+    phones.whatsapp_id_to_e164.cache_clear()
     assert phones.whatsapp_id_to_e164("447911654321") == "+447911654321"
-    with pytest.raises(AssertionError, match="parsed again"):
-        phones.whatsapp_id_to_e164("4407911654322")
-    with pytest.raises(AssertionError, match="parsed again"):
-        phones.whatsapp_id_to_e164("٤٤٧٩١١٦٥٤٣٢١")  # the same number in other digits
+    for wa_id in ("4407911654322", "٤٤٧٩١١٦٥٤٣٢١", "999123456", "1"):
+        # a national prefix after the country code, other digits, no such country, too short
+        with pytest.raises(AssertionError, match="parsed"):
+            phones.whatsapp_id_to_e164(wa_id)

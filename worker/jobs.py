@@ -1,11 +1,13 @@
 """RQ jobs. Plain module-level functions, enqueued by dotted path (``worker.jobs.<name>``)."""
 
+import itertools
 import logging
 import multiprocessing
 import signal
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from multiprocessing.connection import Connection
 
 import redis
@@ -114,36 +116,76 @@ def drain_deliveries() -> dict[str, int]:
 def drain_batches(
     settings: Settings, conn_redis: redis.Redis, owner: str, deadline: float
 ) -> Counter:
-    """Claim, parse and store batches until the buffer is empty or ``deadline`` passes."""
-    processing, lease = PROCESSING_PREFIX + owner, LEASE_PREFIX + owner
+    """Claim, parse and store batches until the buffer is empty or ``deadline`` passes.
+
+    Two batches are in hand at once: while Postgres takes one in (a thread waits on its COPY
+    and commit, the GIL released), the next is claimed and parsed. Each has its own claim
+    (processing list and lease), acknowledged once its transaction has committed.
+    """
     claim = conn_redis.register_script(CLAIM)
     rules = PhoneRules.from_settings(settings)
+    claims = [f"{owner}.{slot}" for slot in ("a", "b")]
     totals = Counter()
-    precheck = False  # a backlog of new traffic: COPY straight away until a batch is refused
-    with database.connect(settings.database_url) as conn:
-        while time.monotonic() < deadline:
-            pipe = conn_redis.pipeline(transaction=False)
-            claim(
-                keys=[BUFFER_KEY, processing, lease, SEALED_KEY],
-                args=[settings.batch_size, settings.lease_seconds],
-                client=pipe,
-            )
-            pipe.lrange(processing, 0, -1)
-            _, raw = pipe.execute()
-            if not raw:
-                break
-            conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
-            try:
+    writing: tuple[Future, str] | None = None  # the batch being written, and its claim
+    with database.connect(settings.database_url) as conn, ThreadPoolExecutor(1) as writer:
+        store = _BatchWriter(conn)
+        try:
+            for holder in itertools.cycle(claims):
+                if time.monotonic() >= deadline:
+                    break
+                raw = _claim(conn_redis, claim, holder, settings)
+                if not raw:
+                    break
+                conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
                 batch = build_batch(map(Envelope.decode, raw), rules)
-                added = write_batch(conn, batch, precheck)
-            except Exception:
-                give_back(conn_redis, processing)
-                raise
-            precheck = held_stored_rows(batch, added)
-            conn_redis.delete(processing, lease)
-            totals["batches"] += 1
-            totals.update(added)
+                if writing:
+                    totals.update(_acknowledge(conn_redis, *writing))
+                writing = (writer.submit(store.write, batch), holder)
+            if writing:
+                totals.update(_acknowledge(conn_redis, *writing))
+        except BaseException:
+            if writing:
+                wait([writing[0]])
+                if writing[0].exception() is None:  # stored: no need to store it again
+                    _acknowledge(conn_redis, *writing)
+            for holder in claims:  # whatever is claimed and not acknowledged goes back
+                give_back(conn_redis, PROCESSING_PREFIX + holder)
+            raise
     return totals
+
+
+def _claim(conn_redis: redis.Redis, claim, holder: str, settings: Settings) -> list[bytes]:
+    """Claim a batch for ``holder`` and read it, in one round trip."""
+    processing = PROCESSING_PREFIX + holder
+    pipe = conn_redis.pipeline(transaction=False)
+    claim(
+        keys=[BUFFER_KEY, processing, LEASE_PREFIX + holder, SEALED_KEY],
+        args=[settings.batch_size, settings.lease_seconds],
+        client=pipe,
+    )
+    pipe.lrange(processing, 0, -1)
+    return pipe.execute()[1]
+
+
+def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Counter:
+    """Wait for a batch's transaction; once committed, its claim is done with."""
+    added = written.result()
+    conn_redis.delete(PROCESSING_PREFIX + holder, LEASE_PREFIX + holder)
+    return Counter(added) + Counter(batches=1)
+
+
+class _BatchWriter:
+    """Writes a drain's batches in order on one connection, prechecking after a batch that held
+    rows stored before (a backlog of new traffic is COPYed straight away until one is refused)."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.precheck = False
+
+    def write(self, batch) -> dict[str, int]:
+        added = write_batch(self.conn, batch, self.precheck)
+        self.precheck = held_stored_rows(batch, added)
+        return added
 
 
 def _start_helpers(
