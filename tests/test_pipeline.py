@@ -25,7 +25,7 @@ from wa_analytics.queueing import (
     push_delivery,
     waiting,
 )
-from worker import store
+from worker import jobs, store
 from worker.failures import failed_jobs, requeue_failed
 from worker.jobs import LEASE_SECONDS, drain_deliveries
 from worker.parsing.event import EVENT_NAMESPACE
@@ -391,6 +391,39 @@ def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn
     # Four sealed segments, then the given-back batch from the open list: five claims.
     assert totals["batches"] == 5 and totals["events"] == count(db) == 25
     assert not pending(redis_conn) and not list(redis_conn.scan_iter(SEGMENT_PREFIX + "*"))
+
+
+@pytest.mark.parametrize(
+    ("failing", "call", "stored"), [("write_batch", 2, 5), ("build_batch", 3, 10)]
+)
+def test_a_drain_failing_mid_way_keeps_what_it_stored_and_gives_back_the_rest(
+    db, redis_conn, monkeypatch, failing, call, stored
+):
+    """A drain holds two batches at once (one parsed while the other is written). When the
+    second write, or the third parse, fails: what was committed stays stored and acknowledged,
+    the batches in hand go back to the queue, and a later drain stores the rest exactly once."""
+    monkeypatch.setenv("WA_BATCH_SIZE", "5")
+    monkeypatch.setenv("WA_DRAIN_PROCESSES", "1")
+    for body in campaign(25, seed=9):
+        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
+    real, calls = getattr(jobs, failing), []
+
+    def flaky(*args):
+        calls.append(args)
+        if len(calls) == call:
+            raise RuntimeError("injected")
+        return real(*args)
+
+    monkeypatch.setattr(jobs, failing, flaky)
+    with pytest.raises(RuntimeError, match="injected"):
+        drain_deliveries()
+    assert count(db) == count(db, "raw.deliveries") == stored
+    assert waiting(redis_conn) == 25 - stored
+    assert not list(redis_conn.scan_iter(PROCESSING_PREFIX + "*"))
+
+    monkeypatch.setattr(jobs, failing, real)
+    drain_deliveries()
+    assert count(db) == count(db, "raw.deliveries") == 25 and not pending(redis_conn)
 
 
 def test_a_batch_racing_another_writer_takes_the_merge_path(db, settings):
