@@ -51,6 +51,9 @@ def servers(tmp_path_factory):
     saved = dict(os.environ)
     os.environ.update(TEST_SECRETS, DATABASE_URL=database_url, REDIS_URL=redis_url)
     os.environ["WA_DATA_DIR"] = str(tmp_dir)
+    # Drains called directly return once the queue is empty, as a burst worker's do; the tests
+    # of lingering, and the end-to-end run of real workers, use the default.
+    os.environ["WA_DRAIN_LINGER_SECONDS"] = "0"
     export_pg_environment(database_url)
     migrate(database_url)
     yield {"database_url": database_url, "redis_url": redis_url}

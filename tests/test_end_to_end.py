@@ -45,9 +45,10 @@ def _free_port() -> int:
 
 
 def _cli(*args) -> subprocess.Popen:
+    """A command as an operator runs it: with the default settings the tests' own override."""
+    env = {k: v for k, v in os.environ.items() if k != "WA_DRAIN_LINGER_SECONDS"}
     return subprocess.Popen(
-        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", *args],
-        env=os.environ.copy(),
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", *args], env=env
     )
 
 

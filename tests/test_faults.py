@@ -210,7 +210,9 @@ def test_a_soak_with_worker_restarts_loses_and_duplicates_nothing(servers):
     run = subprocess.run(
         [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING", "bench",
          "--only", "restarts", "--soak", "20", "--rate", "300"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "WA_LEASE_SECONDS": "3"},
+        capture_output=True, text=True, timeout=300,
+        # Drains linger as they do by default: SIGTERM then meets a drain under steady traffic.
+        env={**os.environ, "WA_LEASE_SECONDS": "3", "WA_DRAIN_LINGER_SECONDS": "2"},
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     rows = {
@@ -262,3 +264,34 @@ def test_a_delivery_whose_drain_job_was_never_enqueued_is_still_stored(
     finally:
         stop_all([worker])
     assert count(db) == 1
+
+
+def test_a_worker_stopped_under_steady_traffic_exits_promptly(servers, db, redis_conn, monkeypatch):
+    """A drain that caught up waits for more traffic with the flag held (here for up to 60 s).
+    SIGTERM ends it at once: the worker exits within seconds, the flag is free, and the next
+    delivery schedules a drain that another worker runs."""
+    monkeypatch.setenv("WA_DRAIN_LINGER_SECONDS", "60")
+    settings = load_settings()
+    client = create_app(settings).test_client()
+    worker = spawn_cli(["worker"])
+    try:
+        for number in range(40):
+            assert signed_post(client, "/webhooks/whatsapp", delivery(number)).status_code == 200
+            time.sleep(0.02)
+        deadline = time.monotonic() + 30
+        while count(db) < 40:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert redis_conn.exists(DRAIN_FLAG)  # the drain lingers
+        assert drain_queue(redis_conn, settings.queue_name).count == 0  # one job served all 40
+        stopped = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        assert time.monotonic() - stopped < 5
+    finally:
+        stop_all([worker])
+    assert not redis_conn.exists(DRAIN_FLAG)
+    assert signed_post(client, "/webhooks/whatsapp", delivery(40)).status_code == 200
+    monkeypatch.setenv("WA_DRAIN_LINGER_SECONDS", "0")
+    run_worker(redis_conn, settings)
+    assert count(db) == 41

@@ -1,5 +1,6 @@
 """From a signed HTTP POST to rows in raw.events, through Redis and a real RQ worker."""
 
+import threading
 import time
 import uuid
 
@@ -22,6 +23,7 @@ from wa_analytics.queueing import (
     drain_queue,
     oldest_waiting,
     pending,
+    push,
     push_delivery,
     waiting,
 )
@@ -424,6 +426,29 @@ def test_a_drain_failing_mid_way_keeps_what_it_stored_and_gives_back_the_rest(
     monkeypatch.setattr(jobs, failing, real)
     drain_deliveries()
     assert count(db) == count(db, "raw.deliveries") == 25 and not pending(redis_conn)
+
+
+def test_under_steady_traffic_one_drain_serves_every_delivery(db, redis_conn, monkeypatch):
+    """A drain that caught up holds the flag for WA_DRAIN_LINGER_SECONDS: deliveries arriving
+    meanwhile schedule no job and are stored by the same drain, several to a batch; once no
+    more come, it ends and frees the flag."""
+    monkeypatch.setenv("WA_DRAIN_LINGER_SECONDS", "1")
+    envelopes = [
+        Envelope(delivery_id_for("whatsapp", body), "whatsapp", time.time(), body)
+        for body in campaign(30, seed=12)
+    ]
+    assert push(redis_conn, envelopes[0], 2000)  # takes the flag
+    totals = {}
+    drain = threading.Thread(target=lambda: totals.update(drain_deliveries()))
+    drain.start()
+    for envelope in envelopes[1:]:
+        time.sleep(0.02)
+        assert push(redis_conn, envelope, 2000) is None  # the flag is held: no new job
+    last_push = time.monotonic()
+    drain.join(timeout=30)
+    assert time.monotonic() - last_push >= 0.9  # it waited for more before ending
+    assert totals["deliveries"] == count(db) == 30 and totals["batches"] < 30
+    assert not redis_conn.exists(DRAIN_FLAG) and not pending(redis_conn)
 
 
 def test_a_batch_racing_another_writer_takes_the_merge_path(db, settings):

@@ -23,6 +23,7 @@ class Settings:
     batch_size: int
     drain_processes: int
     lease_seconds: int
+    drain_linger_seconds: float
     watchdog_seconds: float
     redis_timeout_seconds: float
     default_phone_region: str | None
@@ -60,6 +61,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
         # How long a drain's claim outlives the drain if it dies: its batch then goes back.
         lease_seconds=int(env.get("WA_LEASE_SECONDS", 90)),
+        # How long a drain that caught up waits for more deliveries before it ends: under steady
+        # traffic one job (and its connections) serves every delivery. 0 for a burst worker.
+        drain_linger_seconds=float(env.get("WA_DRAIN_LINGER_SECONDS", 2)),
         # How often a worker looks for deliveries that wait with no drain job for them.
         watchdog_seconds=float(env.get("WA_WATCHDOG_SECONDS", 30)),
         redis_timeout_seconds=float(env.get("WA_REDIS_TIMEOUT", 0.5)),

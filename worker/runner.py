@@ -1,6 +1,7 @@
 """``wa-analytics worker``: an RQ worker on the ingest queue."""
 
 import logging
+import os
 import threading
 import time
 
@@ -16,6 +17,7 @@ from wa_analytics.queueing import (
     pending,
     schedule_drain,
 )
+from worker import jobs
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,9 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
     SimpleWorker runs jobs in-process: each job drains thousands of deliveries, so a fork per job
     buys little isolation and costs latency on this queue's hot path.
     """
+    if burst:
+        # Done once the queue is empty: its drains end there too, not wait for more traffic.
+        os.environ["WA_DRAIN_LINGER_SECONDS"] = "0"
     # No socket timeout here: the worker blocks on Redis while it waits for jobs.
     connection = redis.Redis.from_url(settings.redis_url)
     kick_if_pending(connection, settings.queue_name)
@@ -36,12 +41,21 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
     # Deliveries of a dead drain come back through their lease (WA_LEASE_SECONDS), not through
     # RQ; RQ's own registries are cleaned every minute, so a dead worker's abandoned drain job
     # is retried (harmlessly: a drain is idempotent) soon after its heartbeat lapses.
-    worker = SimpleWorker(
+    worker = DrainWorker(
         [drain_queue(connection, settings.queue_name)],
         connection=connection,
         maintenance_interval=MAINTENANCE_SECONDS,
     )
     return worker.work(burst=burst, with_scheduler=not burst, logging_level=log_level)
+
+
+class DrainWorker(SimpleWorker):
+    """RQ's in-process worker, which also tells a running drain when it is asked to stop: a
+    drain under steady traffic would otherwise go on for its whole job (MAX_JOB_SECONDS)."""
+
+    def request_stop(self, signum, frame):
+        jobs.stop_draining()
+        super().request_stop(signum, frame)
 
 
 def kick_if_pending(connection: redis.Redis, queue_name: str) -> None:
