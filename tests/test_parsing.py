@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
-from worker.parsing.event import Event, Rejected, parse_timestamp
+from worker.parsing.event import Event, Rejected, parse_timestamp, require
 from worker.parsing.whatsapp import parse_notification
 from worker.redact import redact_crm, redact_whatsapp
 
@@ -331,3 +331,33 @@ def test_the_one_status_fast_path_stores_what_the_general_path_stores(notificati
     assert (fast.deliveries, fast.events, fast.quarantine) == (
         general.deliveries, general.events, general.quarantine
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mapping", "key", "kind", "expected"),
+    [
+        ({"id": "wamid.1"}, "id", str, "wamid.1"),
+        ({"from": 16315551234}, "from", (str, int), 16315551234),
+        ({"from": "16315551234"}, "from", (str, int), "16315551234"),
+        ({"message": {"type": "text"}}, "message", dict, {"type": "text"}),
+    ],
+)
+def test_require_returns_a_present_value_of_its_kind(mapping, key, kind, expected):
+    assert require(mapping, key, kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("mapping", "key", "kind"),
+    [
+        ({"message": "text where an object belongs"}, "message", dict),
+        ({"id": ""}, "id", str),
+        ({"id": 7}, "id", str),
+        ({"from": True}, "from", (str, int)),
+        ({}, "id", str),
+        (["id"], "id", str),
+        ("id", "id", str),
+    ],
+)
+def test_require_refuses_what_is_missing_or_of_another_kind(mapping, key, kind):
+    with pytest.raises(ParseError, match=repr(key)):
+        require(mapping, key, kind)
