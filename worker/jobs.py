@@ -104,11 +104,12 @@ def drain_deliveries() -> dict[str, int]:
     deadline = time.monotonic() + MAX_JOB_SECONDS
     totals = Counter(deliveries=0, events=0, quarantine=0, batches=0, helpers=0)
     with database.connect(settings.database_url) as conn:
+        store = BatchWriter(conn)
         while True:
             helpers = _start_helpers(settings, conn_redis, owner, deadline)
             totals["helpers"] += len(helpers)
             try:
-                totals.update(drain_batches(settings, conn_redis, conn, owner, deadline))
+                totals.update(drain_batches(settings, conn_redis, store, owner, deadline))
             finally:
                 totals.update(_join_helpers(helpers))
             if STOPPING.is_set():
@@ -162,7 +163,7 @@ def _await_deliveries(conn_redis: redis.Redis, settings: Settings, deadline: flo
 def drain_batches(
     settings: Settings,
     conn_redis: redis.Redis,
-    conn: psycopg.Connection,
+    store: "BatchWriter",
     owner: str,
     deadline: float,
 ) -> Counter:
@@ -179,7 +180,6 @@ def drain_batches(
     totals = Counter()
     writing: tuple[Future, str] | None = None  # the batch being written, and its claim
     with ThreadPoolExecutor(1) as writer:
-        store = _BatchWriter(conn)
         try:
             for holder in itertools.cycle(claims):
                 if time.monotonic() >= deadline or STOPPING.is_set():
@@ -227,11 +227,11 @@ def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Count
     return Counter(added) + Counter(batches=1)
 
 
-class _BatchWriter:
+class BatchWriter:
     """Writes a drain's batches in order on one connection, prechecking after a batch that held
     rows stored before (a backlog of new traffic is COPYed straight away until one is refused)."""
 
-    def __init__(self, conn):
+    def __init__(self, conn: psycopg.Connection):
         self.conn = conn
         self.precheck = False
 
@@ -269,7 +269,8 @@ def _helper_main(settings: Settings, owner: str, deadline: float, sender: Connec
     try:
         conn_redis = redis_client(settings.redis_url, timeout=30)
         with database.connect(settings.database_url) as conn:
-            sender.send(("ok", drain_batches(settings, conn_redis, conn, owner, deadline)))
+            store = BatchWriter(conn)
+            sender.send(("ok", drain_batches(settings, conn_redis, store, owner, deadline)))
     except Exception as exc:  # reported to the parent, which fails the job so RQ retries it
         sender.send(("error", f"{exc.__class__.__name__}: {exc}"))
 
