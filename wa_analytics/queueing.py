@@ -137,12 +137,18 @@ def oldest_waiting(connection: redis.Redis) -> bytes | None:
     return found if found is not None else connection.lindex(BUFFER_KEY, 0)
 
 
+def queued(connection: redis.Redis) -> bool:
+    """Whether any delivery waits unclaimed (in the open list or a sealed segment)."""
+    pipe = connection.pipeline(transaction=False)
+    pipe.llen(BUFFER_KEY)
+    pipe.llen(SEALED_KEY)
+    return any(pipe.execute())
+
+
 def pending(connection: redis.Redis) -> bool:
     """Whether any delivery waits or is claimed by a drain that has not committed it."""
-    return bool(
-        connection.llen(BUFFER_KEY)
-        or connection.llen(SEALED_KEY)
-        or next(connection.scan_iter(match=PROCESSING_PREFIX + "*", count=1000), None)
+    return queued(connection) or bool(
+        next(connection.scan_iter(match=PROCESSING_PREFIX + "*", count=1000), None)
     )
 
 

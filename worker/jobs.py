@@ -25,6 +25,7 @@ from wa_analytics.queueing import (
     PROCESSING_PREFIX,
     SEALED_KEY,
     Envelope,
+    queued,
     redis_client,
     schedule_drain,
     waiting,
@@ -150,12 +151,8 @@ def _await_deliveries(conn_redis: redis.Redis, settings: Settings, deadline: flo
     until = min(deadline, time.monotonic() + settings.drain_linger_seconds)
     while time.monotonic() < until and not STOPPING.is_set():
         time.sleep(POLL_SECONDS)
-        pipe = conn_redis.pipeline(transaction=False)
-        pipe.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
-        pipe.llen(BUFFER_KEY)
-        pipe.llen(SEALED_KEY)
-        _, buffered, sealed = pipe.execute()
-        if buffered or sealed:
+        conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
+        if queued(conn_redis):
             return True
     return False
 
@@ -187,7 +184,6 @@ def drain_batches(
                 raw = _claim(conn_redis, claim, holder, settings)
                 if not raw:
                     break
-                conn_redis.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
                 batch = build_batch(map(Envelope.decode, raw), rules)
                 if writing:
                     totals.update(_acknowledge(conn_redis, *writing))
@@ -208,16 +204,17 @@ def drain_batches(
 
 
 def _claim(conn_redis: redis.Redis, claim, holder: str, settings: Settings) -> list[bytes]:
-    """Claim a batch for ``holder`` and read it, in one round trip."""
+    """Claim a batch for ``holder`` and read it, keeping the drain flag, in one round trip."""
     processing = PROCESSING_PREFIX + holder
     pipe = conn_redis.pipeline(transaction=False)
+    pipe.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
     claim(
         keys=[BUFFER_KEY, processing, LEASE_PREFIX + holder, SEALED_KEY],
         args=[settings.batch_size, settings.lease_seconds],
         client=pipe,
     )
     pipe.lrange(processing, 0, -1)
-    return pipe.execute()[1]
+    return pipe.execute()[2]
 
 
 def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Counter:
@@ -319,8 +316,7 @@ def _hand_back_flag(conn_redis: redis.Redis) -> bool:
     """
     conn_redis.delete(DRAIN_FLAG)
     return bool(
-        (conn_redis.llen(BUFFER_KEY) or conn_redis.llen(SEALED_KEY))
-        and conn_redis.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
+        queued(conn_redis) and conn_redis.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
     )
 
 
