@@ -6,8 +6,9 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ingest_service import crm, health, whatsapp
+from ingest_service.intake import Intake
 from wa_analytics.config import Settings, load_settings
-from wa_analytics.queueing import redis_client
+from wa_analytics.queueing import DeliveryQueue, redis_client
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +28,18 @@ def create_app(config: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["wa_settings"] = settings
-    app.extensions["wa_redis"] = redis_client(settings.redis_url, settings.redis_timeout_seconds)
+    client = redis_client(settings.redis_url, settings.redis_timeout_seconds)
+    app.extensions["wa_redis"] = client
 
     app.register_blueprint(whatsapp.blueprint)
-    app.register_blueprint(crm.blueprint)
     app.register_blueprint(health.blueprint)
+    # Flask's documented place for WSGI middleware: the test client goes through it too.
+    app.wsgi_app = Intake(  # type: ignore[method-assign]
+        app.wsgi_app,
+        {whatsapp.PATH: whatsapp.webhook(settings), crm.PATH: crm.webhook(settings)},
+        DeliveryQueue(client, settings.queue_name, settings.batch_size),
+        settings.max_body_bytes,
+    )
 
     @app.errorhandler(HTTPException)
     def json_error(error: HTTPException):

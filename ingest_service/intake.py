@@ -1,69 +1,117 @@
 """What every webhook does at the door: size, signature, content type, JSON, then queue.
 
+The webhook routes are served by ``Intake``, a plain WSGI layer in front of the Flask app, not by
+Flask views: this is the path of every delivery, and Flask's request context, routing and
+response objects cost the service more CPU than everything the door itself does (see
+BENCHMARKS.md). Flask still serves everything else: Meta's handshake, the probes, the 404s.
+
 The signature is checked on the raw bytes before the body is parsed, so an unauthenticated sender
 cannot make the service parse anything.
 """
 
 import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
 
 import orjson
 import redis
-from flask import Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from wa_analytics import signing
-from wa_analytics.queueing import push_delivery
+from wa_analytics.queueing import DeliveryQueue
 
 log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
+STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 class Refusal(Exception):
     """A delivery refused at the door with an HTTP status and a reason for the sender."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, error: str = "refused", headers=()):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.error = error
+        self.headers = list(headers)
 
 
-def refusal_response(refusal: Refusal):
-    return jsonify(error="refused", reason=refusal.reason), refusal.status
+@dataclass(frozen=True)
+class Webhook:
+    """One sender's door: whose deliveries, the secret and header that sign them, and what a
+    payload must look like (``refuse`` returns the reason it does not, or None)."""
+
+    source: str
+    secret: str
+    signature_header: str
+    refuse: Callable[[object], str | None]
+    handshake: bool = False  # GET is Meta's verification, served by the Flask app
+
+    @property
+    def signature_key(self) -> str:
+        """The header's name in a WSGI environ."""
+        return "HTTP_" + self.signature_header.upper().replace("-", "_")
 
 
-def read_signed_json(secret: str, signature_header: str) -> tuple[bytes, object]:
-    """The raw body and its parsed JSON, or a ``Refusal``."""
+class Intake:
+    """POSTs to the webhooks' paths, answered before the Flask app (``app``) is involved."""
+
+    def __init__(
+        self, app: WSGIApp, webhooks: dict[str, Webhook], queue: DeliveryQueue, max_body_bytes: int
+    ):
+        self.app = app
+        self.webhooks = webhooks
+        self.queue = queue
+        self.max_body_bytes = max_body_bytes
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        webhook = self.webhooks.get(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD")
+        if webhook is None or (webhook.handshake and method in ("GET", "HEAD")):
+            return self.app(environ, start_response)
+        try:
+            if method != "POST":
+                allowed = "GET, HEAD, POST" if webhook.handshake else "POST"
+                raise Refusal(405, f"use POST; this path accepts {allowed}", "method not allowed",
+                              [("Allow", allowed)])  # fmt: skip
+            status, body, headers = 200, self.receive(webhook, environ), []
+        except Refusal as refusal:
+            status, headers = refusal.status, refusal.headers
+            body = orjson.dumps({"error": refusal.error, "reason": refusal.reason})
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response(STATUS_LINES[status], headers)
+        return [body]
+
+    def receive(self, webhook: Webhook, environ: dict) -> bytes:
+        """The 200 answer's body once the delivery is queued; otherwise a ``Refusal``."""
+        body = read_body(environ, self.max_body_bytes)
+        if not webhook.secret:
+            raise Refusal(401, "webhook secret not configured on the server; delivery refused")
+        if not signing.is_valid(body, webhook.secret, environ.get(webhook.signature_key)):
+            raise Refusal(401, f"missing or invalid {webhook.signature_header} signature")
+        if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
+            raise Refusal(415, "Content-Type must be application/json")
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Refusal(400, f"body is not valid JSON: {exc.msg}") from exc
+        if (reason := webhook.refuse(payload)) is not None:
+            raise Refusal(422, reason)
+        try:
+            delivery_id = self.queue.put(webhook.source, body)
+        except redis.RedisError as exc:
+            log.warning("queue unavailable, answering 503: %s", exc.__class__.__name__)
+            raise Refusal(503, "queue unavailable; retry later", "unavailable",
+                          [("Retry-After", "5")]) from exc  # fmt: skip
+        return b'{"status":"queued","delivery_id":"' + delivery_id.encode() + b'"}'
+
+
+def read_body(environ: dict, limit: int) -> bytes:
+    """The whole body (chunked or with a length), or a 413 ``Refusal`` past ``limit`` bytes."""
     try:
-        body = request.get_data(cache=False)
+        return get_input_stream(environ, max_content_length=limit).read()
     except RequestEntityTooLarge as exc:
-        raise Refusal(413, f"body larger than {request.max_content_length} bytes") from exc
-    if not secret:
-        raise Refusal(401, "webhook secret not configured on the server; delivery refused")
-    if not signing.is_valid(body, secret, request.headers.get(signature_header)):
-        raise Refusal(401, f"missing or invalid {signature_header} signature")
-    if request.mimetype != "application/json":
-        raise Refusal(415, "Content-Type must be application/json")
-    try:
-        return body, orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Refusal(400, f"body is not valid JSON: {exc.msg}") from exc
-
-
-def enqueue(source: str, body: bytes):
-    """Queue the delivery; 200 only once Redis has it, 503 (retry later) when it cannot."""
-    settings = current_app.extensions["wa_settings"]
-    try:
-        delivery_id = push_delivery(
-            current_app.extensions["wa_redis"],
-            settings.queue_name,
-            source,
-            body,
-            settings.batch_size,
-        )
-    except redis.RedisError as exc:
-        log.warning("queue unavailable, answering 503: %s", exc.__class__.__name__)
-        response = jsonify(error="unavailable", reason="queue unavailable; retry later")
-        response.headers["Retry-After"] = "5"
-        return response, 503
-    # Built directly: this is the hot path, and jsonify's machinery is a visible share of it.
-    body = b'{"status":"queued","delivery_id":"' + delivery_id.encode() + b'"}'
-    return Response(body, status=200, mimetype="application/json")
+        raise Refusal(413, f"body larger than {limit} bytes") from exc

@@ -2,16 +2,29 @@
 
 from flask import Blueprint, current_app, request
 
-from ingest_service.intake import Refusal, enqueue, read_signed_json, refusal_response
+from ingest_service.intake import Webhook
 from wa_analytics import signing
+from wa_analytics.config import Settings
 
 blueprint = Blueprint("whatsapp", __name__)
 
+PATH = "/webhooks/whatsapp"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 WHATSAPP_OBJECT = "whatsapp_business_account"
 
 
-@blueprint.get("/webhooks/whatsapp")
+def webhook(settings: Settings) -> Webhook:
+    """Notifications (POST), served by ``ingest_service.intake.Intake``."""
+    return Webhook("whatsapp", settings.whatsapp_app_secret, SIGNATURE_HEADER, refuse, True)
+
+
+def refuse(payload: object) -> str | None:
+    if not isinstance(payload, dict) or payload.get("object") != WHATSAPP_OBJECT:
+        return f"unknown object; expected {WHATSAPP_OBJECT!r}"
+    return None
+
+
+@blueprint.get(PATH)
 def verify_subscription():
     """Meta's handshake: echo ``hub.challenge`` when the verify token matches."""
     token = current_app.extensions["wa_settings"].whatsapp_verify_token
@@ -23,15 +36,3 @@ def verify_subscription():
     ):
         return request.args.get("hub.challenge", ""), 200, {"Content-Type": "text/plain"}
     return {"error": "forbidden", "reason": "verify token does not match"}, 403
-
-
-@blueprint.post("/webhooks/whatsapp")
-def receive_notification():
-    secret = current_app.extensions["wa_settings"].whatsapp_app_secret
-    try:
-        body, payload = read_signed_json(secret, SIGNATURE_HEADER)
-        if not isinstance(payload, dict) or payload.get("object") != WHATSAPP_OBJECT:
-            raise Refusal(422, f"unknown object; expected {WHATSAPP_OBJECT!r}")
-    except Refusal as refusal:
-        return refusal_response(refusal)
-    return enqueue("whatsapp", body)

@@ -24,10 +24,10 @@ from wa_analytics.queueing import (
     BUFFER_KEY,
     DRAIN_FLAG,
     DRAIN_FLAG_TTL_SECONDS,
+    DeliveryQueue,
     Envelope,
     delivery_id_for,
     drain_queue,
-    push_delivery,
     waiting,
 )
 from worker.failures import failed_jobs
@@ -65,6 +65,14 @@ def own_redis(servers, tmp_path, monkeypatch):
     embedded.stop(folder)
 
 
+def stop_redis(folder, url: str) -> None:
+    embedded.stop(folder)  # SIGTERM: Redis flushes its append-only file and exits
+    deadline = time.monotonic() + 10
+    while embedded.redis_answers(url):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_redis_outage_loses_and_duplicates_nothing(own_redis, db):
     """While Redis is down every delivery gets a 503 within 1.5 s, never a 200. Redis comes back
     from its append-only file with what it had acknowledged; the sender retries what was
@@ -72,11 +80,7 @@ def test_redis_outage_loses_and_duplicates_nothing(own_redis, db):
     folder, url, settings, client = own_redis
     for number in range(10):
         assert send_until_accepted(client, delivery(number)) == 1
-    embedded.stop(folder)  # SIGTERM: Redis flushes its append-only file and exits
-    deadline = time.monotonic() + 10
-    while embedded.redis_answers(url):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    stop_redis(folder, url)
     slowest = 0.0
     for number in range(10, 20):
         started = time.monotonic()
@@ -96,6 +100,17 @@ def test_redis_outage_loses_and_duplicates_nothing(own_redis, db):
     stored = db.execute("select count(*), count(distinct message_id) from raw.events").fetchone()
     assert stored == (20, 20)
     assert db.execute("select count(*) from raw.deliveries").fetchone()[0] == 20
+
+
+def test_after_a_quiet_redis_restart_the_first_delivery_is_accepted(own_redis):
+    """The service holds its Redis connections open; one that Redis closed while no delivery
+    came is replaced before it is used, not answered with a 503."""
+    folder, url, settings, client = own_redis
+    assert send_until_accepted(client, delivery(1)) == 1
+    stop_redis(folder, url)
+    embedded.ensure_redis(folder)
+    assert send_until_accepted(client, delivery(2)) == 1
+    assert waiting(redis.Redis.from_url(url)) == 2
 
 
 def test_redis_killed_keeps_every_acknowledged_delivery(own_redis, db):
@@ -175,8 +190,9 @@ def test_a_worker_killed_mid_batch_loses_and_duplicates_nothing(
     monkeypatch.setenv("WA_BATCH_SIZE", "100")
     total = 20000
     settings = load_settings()
+    queue = DeliveryQueue(redis_conn, settings.queue_name, settings.batch_size)
     for body in campaign(total, seed=31):
-        push_delivery(redis_conn, settings.queue_name, "whatsapp", body, settings.batch_size)
+        queue.put("whatsapp", body)
     first = spawn_cli(["worker"], start_new_session=True)
     try:
         deadline = time.monotonic() + 60

@@ -1,5 +1,7 @@
 """The door: what the ingest service accepts, refuses and answers, over real HTTP semantics."""
 
+import http.client
+import os
 import time
 
 import orjson
@@ -9,7 +11,8 @@ from helpers import TEST_SECRETS, cloud_api_delivery, crm_event, signed_post, te
 from ingest_service import create_app
 from wa_analytics import signing
 from wa_analytics.config import load_settings
-from wa_analytics.queueing import BUFFER_KEY, Envelope
+from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.queueing import BUFFER_KEY, DeliveryQueue, Envelope
 
 T0 = int(time.time()) - 60
 DELIVERY = cloud_api_delivery([text_message("wamid.A", "16315551234", T0)])
@@ -194,3 +197,84 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json["checks"] == {"redis": "ok", "postgres": "ok"}
+
+
+def test_a_queue_used_before_a_fork_is_safe_in_parent_and_child(redis_conn, settings):
+    """gunicorn forks its workers from a process that has built the app: a Redis connection
+    opened before the fork must not be shared, or the two would read each other's replies."""
+    queue = DeliveryQueue(redis_conn, settings.queue_name, batch_size=10_000)
+    queue.put("whatsapp", b"before the fork")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit status
+        status = 1
+        try:
+            for number in range(200):
+                queue.put("whatsapp", b"child %d" % number)
+            status = 0
+        finally:
+            os._exit(status)
+    for number in range(200):
+        queue.put("whatsapp", b"parent %d" % number)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    assert redis_conn.llen(BUFFER_KEY) == 401
+
+
+@pytest.fixture
+def served(servers, redis_conn):
+    """`wa-analytics serve` on a free port: its base URL."""
+    port = free_port()
+    service = spawn_cli(["serve", "--port", str(port), "--workers", "2"])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", service)
+        yield "127.0.0.1", port
+    finally:
+        stop_all([service])
+
+
+def _exchange(host: str, port: int, method: str, path: str, body=None, headers=None, **kw):
+    connection = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        connection.request(method, path, body=body, headers=headers or {}, **kw)
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+def test_gunicorn_serves_the_door_over_real_http(served, redis_conn):
+    """What the test client cannot show: a chunked body (no Content-Length), a declared length
+    over the limit, the wrong method, and the handshake beside the notifications on one path."""
+    host, port = served
+    body = orjson.dumps(DELIVERY)
+    signed = {
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Hub-Signature-256": signing.sign(body, TEST_SECRETS["WHATSAPP_APP_SECRET"]),
+    }
+    status, headers, answer = _exchange(
+        host,
+        port,
+        "POST",
+        "/webhooks/whatsapp",
+        iter([body[:50], body[50:]]),
+        signed,
+        encode_chunked=True,
+    )
+    assert (status, orjson.loads(answer)["status"]) == (200, "queued")
+    assert headers["Content-Type"] == "application/json"
+    assert Envelope.decode(redis_conn.lindex(BUFFER_KEY, 0)).body == body
+
+    too_big = {**signed, "Content-Length": str(3 * 1024 * 1024 + 1)}
+    status, _, answer = _exchange(host, port, "POST", "/webhooks/crm", b"{}", too_big)
+    assert status == 413 and orjson.loads(answer)["reason"]
+
+    status, headers, answer = _exchange(host, port, "GET", "/webhooks/crm")
+    assert status == 405 and headers["Allow"] == "POST" and orjson.loads(answer)["reason"]
+    status, _, answer = _exchange(
+        host,
+        port,
+        "GET",
+        "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=42",
+    )
+    assert (status, answer) == (200, b"42")
+    assert _exchange(host, port, "GET", "/nowhere")[0] == 404
+    assert redis_conn.llen(BUFFER_KEY) == 1

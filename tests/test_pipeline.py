@@ -18,13 +18,13 @@ from wa_analytics.queueing import (
     SEALED_KEY,
     SEGMENT_COUNTER,
     SEGMENT_PREFIX,
+    DeliveryQueue,
     Envelope,
     delivery_id_for,
     drain_queue,
     oldest_waiting,
     pending,
     push,
-    push_delivery,
     waiting,
 )
 from worker import jobs, store
@@ -347,8 +347,9 @@ def test_a_backlog_is_drained_by_helper_processes_exactly_once(db, redis_conn, m
     monkeypatch.setenv("WA_BATCH_SIZE", "200")
     monkeypatch.setenv("WA_DRAIN_PROCESSES", "3")
     bodies = list(campaign(3000, seed=5))
+    queue = DeliveryQueue(redis_conn, "unused-queue", 200)
     for body in bodies + bodies[:400]:
-        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=200)
+        queue.put("whatsapp", body)
     totals = drain_deliveries()
     assert count(db) == 3000 and count(db, "raw.deliveries") == 3000
     assert totals["events"] == 3000 and totals["batches"] >= 17 and totals["helpers"] == 2
@@ -367,14 +368,12 @@ def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn
     monkeypatch.setenv("WA_BATCH_SIZE", "5")
     monkeypatch.setenv("WA_DRAIN_PROCESSES", "1")
     bodies = list(campaign(25, seed=8))
-    ids = [
-        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
-        for body in bodies[:23]
-    ]
+    queue = DeliveryQueue(redis_conn, "unused-queue", 5)
+    ids = [queue.put("whatsapp", body) for body in bodies[:23]]
     assert redis_conn.llen(SEALED_KEY) == 4 and redis_conn.llen(BUFFER_KEY) == 3
     redis_conn.delete(SEGMENT_COUNTER)  # reset by hand: the next seal must not reuse a name
     for body in bodies[23:]:
-        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
+        queue.put("whatsapp", body)
     assert redis_conn.llen(SEALED_KEY) == 5 and redis_conn.llen(BUFFER_KEY) == 0
     assert waiting(redis_conn) == 25
     assert Envelope.decode(oldest_waiting(redis_conn)).delivery_id == ids[0]
@@ -406,8 +405,9 @@ def test_a_drain_failing_mid_way_keeps_what_it_stored_and_gives_back_the_rest(
     the batches in hand go back to the queue, and a later drain stores the rest exactly once."""
     monkeypatch.setenv("WA_BATCH_SIZE", "5")
     monkeypatch.setenv("WA_DRAIN_PROCESSES", "1")
+    queue = DeliveryQueue(redis_conn, "unused-queue", 5)
     for body in campaign(25, seed=9):
-        push_delivery(redis_conn, "unused-queue", "whatsapp", body, batch_size=5)
+        queue.put("whatsapp", body)
     real, calls = getattr(jobs, failing), []
 
     def flaky(*args):

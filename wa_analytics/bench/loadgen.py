@@ -13,6 +13,7 @@ Both run in ``processes`` processes so that the generator itself is not held to 
 """
 
 import asyncio
+import gc
 import multiprocessing
 import time
 from dataclasses import dataclass, field
@@ -35,8 +36,12 @@ class Result:
     def rate(self) -> float:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
-    def merge(self, other: "Result") -> None:
-        self.elapsed = max(self.elapsed, other.elapsed)
+    def merge(self, other: "Result", sequential: bool = False) -> None:
+        """Add ``other``'s answers: run alongside this one, or after it (``sequential``)."""
+        if sequential:
+            self.elapsed += other.elapsed
+        else:
+            self.elapsed = max(self.elapsed, other.elapsed)
         for status, count in other.statuses.items():
             self.statuses[status] = self.statuses.get(status, 0) + count
         self.latencies += other.latencies
@@ -121,10 +126,14 @@ async def _open_loop(host, port, requests, rate, first_index, start_at) -> Resul
 
 
 def _closed_worker(args) -> Result:
+    gc.disable()  # see _open_worker
     return asyncio.run(_closed_loop(*args))
 
 
 def _open_worker(args) -> Result:
+    # The run's tasks and results are garbage only at its end: a collection during the run
+    # (tens of ms over thousands of tasks) would be counted as the server's latency.
+    gc.disable()
     return asyncio.run(_open_loop(*args))
 
 
@@ -136,6 +145,20 @@ def closed_loop(host: str, port: int, requests: list[bytes], connections: int = 
     with multiprocessing.get_context("fork").Pool(processes) as pool:
         parts = pool.map(_closed_worker, [(host, port, part, share, duration) for part in slices])
     return _merged(parts)
+
+
+def alternating(host: str, port: int, first: list[bytes], second: list[bytes],
+                duration: float, rounds: int) -> tuple[Result, Result]:  # fmt: skip
+    """Two closed-loop capacities, each ``duration`` seconds in all, measured in alternating
+    slices (first, second, second, first, ...) so that a machine that slows down or speeds up
+    during the run weighs on both alike. Each slice of ``second`` sends requests not sent yet."""
+    totals = (Result(), Result())
+    for index in range(2 * rounds):
+        which = (index + index // 2) % 2  # 0 1 1 0 0 1 1 0 ...
+        requests = first if which == 0 else second[index // 2 :: rounds] or second
+        part = closed_loop(host, port, requests, duration=duration / rounds)
+        totals[which].merge(part, sequential=True)
+    return totals
 
 
 def open_loop(host: str, port: int, requests: list[bytes], rate: float,

@@ -96,10 +96,12 @@ def measure_ingest(settings: Settings, duration: float, seed: int) -> tuple[list
         bodies = list(campaign(max(2000, int(duration * 4000)), seed=seed))
         webhooks = signed_requests(service.port, bodies)
         loadgen.closed_loop(HOST, service.port, health, duration=min(2.0, duration))  # warm-up
-        log(f"GET /healthz, 16 connections, {duration:.0f}s")
-        baseline = loadgen.closed_loop(HOST, service.port, health, duration=duration)
-        log(f"POST {WEBHOOK} (signed), 16 connections, {duration:.0f}s")
-        accepted = loadgen.closed_loop(HOST, service.port, webhooks, duration=duration)
+        rounds = max(1, round(duration / 2))
+        log(f"GET /healthz and POST {WEBHOOK} (signed), 16 connections, {duration:.0f}s each,"
+            f" in {rounds} alternating slices of each")  # fmt: skip
+        baseline, accepted = loadgen.alternating(
+            HOST, service.port, health, webhooks, duration, rounds
+        )
         refused = sum(n for status, n in accepted.statuses.items() if status != 200)
         reset(settings)
         half = accepted.rate / 2
