@@ -81,6 +81,10 @@ class Intake:
         except Refusal as refusal:
             status, headers = refusal.status, refusal.headers
             body = orjson.dumps({"error": refusal.error, "reason": refusal.reason})
+        except Exception:  # a bug: logged, and the sender still gets JSON (and retries)
+            log.exception("delivery to %s failed", environ.get("PATH_INFO"))
+            status, headers = 500, []
+            body = b'{"error":"internal server error","reason":"the delivery was not queued"}'
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(STATUS_LINES[status], headers)
         return [body]

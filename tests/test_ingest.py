@@ -278,3 +278,14 @@ def test_gunicorn_serves_the_door_over_real_http(served, redis_conn):
     assert (status, answer) == (200, b"42")
     assert _exchange(host, port, "GET", "/nowhere")[0] == 404
     assert redis_conn.llen(BUFFER_KEY) == 1
+
+
+def test_an_unexpected_error_is_a_json_500_and_the_service_keeps_serving(client, monkeypatch):
+    def broken(self, source, body):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(DeliveryQueue, "put", broken)
+    response = signed_post(client, "/webhooks/whatsapp", DELIVERY)
+    assert response.status_code == 500 and response.json["reason"]
+    monkeypatch.undo()
+    assert signed_post(client, "/webhooks/whatsapp", DELIVERY).status_code == 200
