@@ -12,6 +12,7 @@ cannot make the service parse anything.
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from http import HTTPStatus
 
 import orjson
@@ -50,9 +51,9 @@ class Webhook:
     refuse: Callable[[object], str | None]
     handshake: bool = False  # GET is Meta's verification, served by the Flask app
 
-    @property
+    @cached_property
     def signature_key(self) -> str:
-        """The header's name in a WSGI environ."""
+        """The header's name in a WSGI environ (read on every delivery: worked out once)."""
         return "HTTP_" + self.signature_header.upper().replace("-", "_")
 
 

@@ -55,6 +55,7 @@ end
 return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
 """,
 )
+PUSH_KEYS = (BUFFER_KEY, DRAIN_FLAG, SEALED_KEY, SEGMENT_COUNTER)
 
 
 def redis_client(url: str, timeout: float = 0.5) -> redis.Redis:
@@ -113,8 +114,6 @@ class DeliveryQueue:
     push (measured in BENCHMARKS.md). A connection made before a fork is not reused after it.
     """
 
-    PUSH_KEYS = (BUFFER_KEY, DRAIN_FLAG, SEALED_KEY, SEGMENT_COUNTER)
-
     def __init__(self, client: redis.Redis, queue_name: str, batch_size: int):
         self.client = client
         self.queue_name = queue_name
@@ -130,11 +129,10 @@ class DeliveryQueue:
 
     def _push(self, envelope: Envelope):
         connection = self._connection()
-        args = (envelope.encode(), DRAIN_FLAG_TTL_SECONDS, self.batch_size, SEGMENT_PREFIX)
+        args = _push_args(envelope, self.batch_size)
         try:
             _make_ready(connection)
-            connection.send_command("EVALSHA", PUSH.sha, len(self.PUSH_KEYS), *self.PUSH_KEYS,
-                                    *args)  # fmt: skip
+            connection.send_command("EVALSHA", PUSH.sha, len(PUSH_KEYS), *PUSH_KEYS, *args)
             return connection.read_response()
         except NoScriptError:  # Redis restarted or its scripts flushed: load and run it
             return push(self.client, envelope, self.batch_size)
@@ -167,11 +165,11 @@ def _make_ready(connection: redis.Connection) -> None:
 
 def push(client: redis.Redis, envelope: Envelope, batch_size: int):
     """Append ``envelope`` (``client`` may be a pipeline); OK when it took the drain flag."""
-    return PUSH(
-        keys=[BUFFER_KEY, DRAIN_FLAG, SEALED_KEY, SEGMENT_COUNTER],
-        args=[envelope.encode(), DRAIN_FLAG_TTL_SECONDS, batch_size, SEGMENT_PREFIX],
-        client=client,
-    )
+    return PUSH(keys=PUSH_KEYS, args=_push_args(envelope, batch_size), client=client)
+
+
+def _push_args(envelope: Envelope, batch_size: int) -> tuple:
+    return (envelope.encode(), DRAIN_FLAG_TTL_SECONDS, batch_size, SEGMENT_PREFIX)
 
 
 def waiting(connection: redis.Redis) -> int:
