@@ -47,35 +47,49 @@ numbers_with_own_hours as (
     where business_phone_number_id != '*'
 ),
 
--- A number without hours of its own (or an unknown one) keeps the default ('*') hours.
+longest_interval as (
+    select coalesce(max(closes_at - opens_at), interval '0') as length
+    from open_intervals
+),
+
+-- A number without hours of its own (or an unknown one) keeps the default ('*') hours. Each
+-- wait is matched by day, not against every interval: an interval that overlaps it opens on a
+-- UTC day from (its start less the longest interval) to its end, so it is found on exactly one
+-- of those days (its own opening day), by an equi-join.
 hours_keyed as (
     select
         answered.response_message_id,
         answered.waiting_since,
         answered.responded_at,
-        coalesce(numbers_with_own_hours.business_phone_number_id, '*') as hours_key
+        coalesce(numbers_with_own_hours.business_phone_number_id, '*') as hours_key,
+        generate_series(
+            ((answered.waiting_since - longest_interval.length) at time zone 'UTC')::date,
+            (answered.responded_at at time zone 'UTC')::date,
+            interval '1 day'
+        )::date as opening_day
     from answered
+    cross join longest_interval
     left join numbers_with_own_hours
         on answered.business_phone_number_id = numbers_with_own_hours.business_phone_number_id
 ),
 
+-- Only the intervals that overlap a wait count: a wait wholly outside opening hours has none,
+-- and counts 0 (least() and greatest() would pass a missing interval's nulls over).
 open_time as (
     select
         hours_keyed.response_message_id,
-        coalesce(
-            sum(
-                extract(
-                    epoch from
-                    least(hours_keyed.responded_at, open_intervals.closes_at)
-                    - greatest(hours_keyed.waiting_since, open_intervals.opens_at)
-                )
-            ),
-            0
+        sum(
+            extract(
+                epoch from
+                least(hours_keyed.responded_at, open_intervals.closes_at)
+                - greatest(hours_keyed.waiting_since, open_intervals.opens_at)
+            )
         )::double precision as business_response_seconds
     from hours_keyed
-    left join open_intervals
+    inner join open_intervals
         on
             hours_keyed.hours_key = open_intervals.business_phone_number_id
+            and hours_keyed.opening_day = (open_intervals.opens_at at time zone 'UTC')::date
             and hours_keyed.responded_at > open_intervals.opens_at
             and hours_keyed.waiting_since < open_intervals.closes_at
     group by hours_keyed.response_message_id
@@ -90,7 +104,7 @@ final as (
         answered.business_phone_number_id,
         answered.inbound_messages,
         answered.response_seconds,
-        open_time.business_response_seconds,
+        coalesce(open_time.business_response_seconds, 0) as business_response_seconds,
         answered.is_first_response,
         {{ to_reporting_time('answered.waiting_since') }}::date as activity_date,
         {{ to_reporting_time('answered.responded_at') }}::date as responded_date,
@@ -98,8 +112,9 @@ final as (
         answered.responded_at,
         answered.loaded_at
     from answered
-    inner join open_time
+    left join open_time
         on answered.response_message_id = open_time.response_message_id
 )
 
 select * from final
+{{ in_contact_order() }}
