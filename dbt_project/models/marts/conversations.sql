@@ -30,3 +30,4 @@ final as (
 )
 
 select * from final
+{{ in_contact_order() }}

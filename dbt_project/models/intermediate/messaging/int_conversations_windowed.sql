@@ -119,3 +119,4 @@ final as (
 )
 
 select * from final
+{{ in_contact_order() }}

@@ -77,3 +77,4 @@ final as (
 )
 
 select * from final
+{{ in_contact_order() }}
