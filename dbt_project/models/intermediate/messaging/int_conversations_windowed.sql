@@ -1,5 +1,11 @@
 -- WhatsApp's customer-service window: a conversation opens with a contact's inbound message when
 -- none is open, and stays open until 24 hours after the contact's latest inbound message.
+-- One pass over each contact's messages in time order (an inbound message before an outbound
+-- one at the same instant): each message learns the latest inbound message before it, which
+-- says whether an inbound message opens a conversation and whether an outbound one falls in the
+-- open window. A window holds exactly the outbound messages less than 24 hours after the latest
+-- inbound message at or before them: its later inbound messages, if any, came less than 24
+-- hours after that one, so before the outbound message too.
 with
 
 messages as (
@@ -7,115 +13,116 @@ messages as (
     where {{ only_touched_contacts('contact_id') }}
 ),
 
-inbound as (
+-- For an inbound message, the previous inbound message; for an outbound one, the latest
+-- inbound message at or before it.
+timeline as (
     select
         message_id,
         contact_id,
         business_phone_number_id,
+        agent_id,
         occurred_at,
         loaded_at,
-        lag(occurred_at) over (
-            partition by contact_id order by occurred_at asc, message_id asc
+        direction = 'inbound' as is_inbound,
+        -- Within an instant, inbound first: the same order in every window below.
+        case when direction = 'inbound' then 0 else 1 end as direction_order,
+        max(case when direction = 'inbound' then occurred_at end) over (
+            contact_timeline rows between unbounded preceding and 1 preceding
         ) as previous_inbound_at
     from messages
-    where direction = 'inbound'
+    window contact_timeline as (
+        partition by contact_id
+        order by
+            occurred_at asc,
+            case when direction = 'inbound' then 0 else 1 end asc,
+            message_id asc
+    )
 ),
 
 -- At exactly 24 hours the window has closed: that message opens a new conversation.
+flagged as (
+    select
+        *,
+        is_inbound and (
+            previous_inbound_at is null
+            or occurred_at >= previous_inbound_at + interval '24 hours'
+        ) as opens_conversation,
+        coalesce(
+            not is_inbound and occurred_at < previous_inbound_at + interval '24 hours', false
+        ) as is_in_window
+    from timeline
+),
+
 numbered as (
     select
-        message_id,
-        contact_id,
-        business_phone_number_id,
-        occurred_at,
-        loaded_at,
-        sum(
-            case
-                when
-                    previous_inbound_at is null
-                    or occurred_at >= previous_inbound_at + interval '24 hours'
-                    then 1
-                else 0
-            end
-        ) over (
-            partition by contact_id
-            order by occurred_at asc, message_id asc
-            rows between unbounded preceding and current row
-        ) as conversation_number
-    from inbound
+        *,
+        sum(case when opens_conversation then 1 else 0 end) over (
+            contact_timeline rows between unbounded preceding and current row
+        ) as conversation_number,
+        sum(case when is_in_window then 1 else 0 end) over (
+            contact_timeline rows between unbounded preceding and current row
+        ) as outbound_so_far
+    from flagged
+    window contact_timeline as (
+        partition by contact_id
+        order by occurred_at asc, direction_order asc, message_id asc
+    )
+),
+
+-- An outbound message's place among its window's: the outbound messages counted since the
+-- message that opened the conversation.
+ranked as (
+    select
+        *,
+        outbound_so_far - max(case when opens_conversation then outbound_so_far end) over (
+            contact_timeline rows between unbounded preceding and current row
+        ) as outbound_number
+    from numbered
+    window contact_timeline as (
+        partition by contact_id
+        order by occurred_at asc, direction_order asc, message_id asc
+    )
 ),
 
 windows as (
     select
         contact_id,
         conversation_number,
-        max(business_phone_number_id) as business_phone_number_id,
-        count(*) as inbound_messages,
-        min(occurred_at) as opened_at,
-        max(occurred_at) as last_inbound_at,
-        max(occurred_at) + interval '24 hours' as closed_at,
+        max(business_phone_number_id) filter (where is_inbound) as business_phone_number_id,
+        max(message_id) filter (
+            where is_in_window and outbound_number = 1
+        ) as first_response_message_id,
+        max(agent_id) filter (
+            where is_in_window and outbound_number = 1
+        ) as first_response_agent_id,
+        count(*) filter (where is_inbound) as inbound_messages,
+        count(*) filter (where is_in_window) as outbound_messages,
+        min(occurred_at) filter (where is_inbound) as opened_at,
+        max(occurred_at) as last_message_at,
+        min(occurred_at) filter (where is_in_window) as first_response_at,
+        max(occurred_at) filter (where is_inbound) + interval '24 hours' as closed_at,
         max(loaded_at) as loaded_at
-    from numbered
-    group by contact_id, conversation_number
-),
-
-outbound_in_window as (
-    select
-        windows.contact_id,
-        windows.conversation_number,
-        messages.message_id,
-        messages.agent_id,
-        messages.occurred_at,
-        messages.loaded_at,
-        row_number() over (
-            partition by windows.contact_id, windows.conversation_number
-            order by messages.occurred_at asc, messages.message_id asc
-        ) as outbound_number
-    from windows
-    inner join messages
-        on
-            windows.contact_id = messages.contact_id
-            and messages.direction = 'outbound'
-            and windows.opened_at <= messages.occurred_at
-            and windows.closed_at > messages.occurred_at
-),
-
-outbound_summary as (
-    select
-        contact_id,
-        conversation_number,
-        count(*) as outbound_messages,
-        max(occurred_at) as last_outbound_at,
-        max(case when outbound_number = 1 then message_id end) as first_response_message_id,
-        max(case when outbound_number = 1 then agent_id end) as first_response_agent_id,
-        min(occurred_at) as first_response_at,
-        max(loaded_at) as loaded_at
-    from outbound_in_window
+    from ranked
+    where conversation_number > 0 and (is_inbound or is_in_window)
     group by contact_id, conversation_number
 ),
 
 final as (
     select
-        md5(windows.contact_id || '|' || windows.opened_at::text) as conversation_id,
-        windows.contact_id,
-        windows.business_phone_number_id,
-        outbound_summary.first_response_message_id,
-        outbound_summary.first_response_agent_id,
-        windows.conversation_number,
-        windows.inbound_messages,
-        coalesce(outbound_summary.outbound_messages, 0) as outbound_messages,
-        windows.opened_at,
-        greatest(
-            windows.last_inbound_at, outbound_summary.last_outbound_at
-        ) as last_message_at,
-        outbound_summary.first_response_at,
-        windows.closed_at,
-        greatest(windows.loaded_at, outbound_summary.loaded_at) as loaded_at
+        md5(contact_id || '|' || opened_at::text) as conversation_id,
+        contact_id,
+        business_phone_number_id,
+        first_response_message_id,
+        first_response_agent_id,
+        conversation_number,
+        inbound_messages,
+        outbound_messages,
+        opened_at,
+        last_message_at,
+        first_response_at,
+        closed_at,
+        loaded_at
     from windows
-    left join outbound_summary
-        on
-            windows.contact_id = outbound_summary.contact_id
-            and windows.conversation_number = outbound_summary.conversation_number
 )
 
 select * from final

@@ -28,52 +28,40 @@ sequenced as (
     from messages
 ),
 
--- Inbound messages with the same count of earlier outbound messages share one wait.
-waits as (
+-- Inbound messages with the same count of earlier outbound messages share one wait, n; the
+-- outbound message numbered n + 1 answers it. Outbound messages after no inbound message
+-- (proactive or template sends) make a group with no wait.
+paired as (
     select
         contact_id,
-        outbound_messages_before as wait_number,
-        count(*) as inbound_messages,
-        min(occurred_at) as waiting_since,
+        case
+            when direction = 'inbound' then outbound_messages_before
+            else outbound_messages_before - 1
+        end as wait_number,
+        count(*) filter (where direction = 'inbound') as inbound_messages,
+        min(occurred_at) filter (where direction = 'inbound') as waiting_since,
+        max(message_id) filter (where direction = 'outbound') as response_message_id,
+        max(agent_id) filter (where direction = 'outbound') as agent_id,
+        max(occurred_at) filter (where direction = 'outbound') as responded_at,
         max(loaded_at) as loaded_at
     from sequenced
-    where direction = 'inbound'
-    group by contact_id, outbound_messages_before
-),
-
--- The outbound message numbered n + 1 answers wait n; outbound messages after no inbound
--- message (proactive or template sends) match no wait.
-replies as (
-    select
-        contact_id,
-        message_id as response_message_id,
-        agent_id,
-        outbound_messages_before - 1 as wait_number,
-        occurred_at as responded_at,
-        loaded_at
-    from sequenced
-    where direction = 'outbound'
+    group by contact_id, wait_number
+    having count(*) filter (where direction = 'inbound') > 0
 ),
 
 final as (
     select
-        waits.contact_id,
-        replies.response_message_id,
-        replies.agent_id,
-        waits.wait_number,
-        waits.inbound_messages,
-        extract(
-            epoch from replies.responded_at - waits.waiting_since
-        )::double precision as response_seconds,
-        replies.response_message_id is not null as is_answered,
-        waits.waiting_since,
-        replies.responded_at,
-        greatest(waits.loaded_at, replies.loaded_at) as loaded_at
-    from waits
-    left join replies
-        on
-            waits.contact_id = replies.contact_id
-            and waits.wait_number = replies.wait_number
+        contact_id,
+        response_message_id,
+        agent_id,
+        wait_number,
+        inbound_messages,
+        extract(epoch from responded_at - waiting_since)::double precision as response_seconds,
+        response_message_id is not null as is_answered,
+        waiting_since,
+        responded_at,
+        loaded_at
+    from paired
 )
 
 select * from final
