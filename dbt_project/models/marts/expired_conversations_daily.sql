@@ -1,4 +1,6 @@
--- Conversations whose 24-hour window closed with no reply, by the local day it closed.
+-- Conversations whose 24-hour window closed with no reply, by the local day it closed. Whether
+-- a window has closed is decided at this build: a conversation row keeps the
+-- is_expired_unanswered of its own last build, which a window closing since then leaves stale.
 with
 
 conversations as (
@@ -8,7 +10,7 @@ conversations as (
 closed as (
     select
         {{ to_reporting_time('closed_at') }}::date as activity_date,
-        is_expired_unanswered
+        not is_answered as is_expired_unanswered
     from conversations
     where closed_at <= now()
 ),
