@@ -4,8 +4,8 @@
 -- one at the same instant): each message learns the latest inbound message before it, which
 -- says whether an inbound message opens a conversation and whether an outbound one falls in the
 -- open window. A window holds exactly the outbound messages less than 24 hours after the latest
--- inbound message at or before them: its later inbound messages, if any, came less than 24
--- hours after that one, so before the outbound message too.
+-- inbound message at or before them: an inbound message extends a window only if it comes less
+-- than 24 hours after the one before it, so never after an outbound message 24 hours past that.
 with
 
 messages as (
