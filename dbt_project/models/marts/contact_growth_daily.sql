@@ -7,10 +7,12 @@ business_contacts as (
     select * from {{ ref('business_contacts') }}
 ),
 
+-- One pass over business_contacts: each contact's first day and latest message, then the days.
 first_contacts as (
     select
         contact_id,
-        min(first_seen_date) as activity_date
+        min(first_seen_date) as activity_date,
+        max(last_seen_at) as last_seen_at
     from business_contacts
     group by contact_id
 ),
@@ -18,16 +20,17 @@ first_contacts as (
 new_contacts_per_day as (
     select
         activity_date,
-        count(*) as new_contacts
+        count(*) as new_contacts,
+        max(last_seen_at) as last_seen_at
     from first_contacts
     group by activity_date
 ),
 
 bounds as (
     select
-        min(first_seen_date) as first_day,
+        min(activity_date) as first_day,
         ({{ to_reporting_time('max(last_seen_at)') }})::date as last_day
-    from business_contacts
+    from new_contacts_per_day
 ),
 
 days as (
