@@ -6,6 +6,14 @@
 -- open window. A window holds exactly the outbound messages less than 24 hours after the latest
 -- inbound message at or before them: an inbound message extends a window only if it comes less
 -- than 24 hours after the one before it, so never after an outbound message 24 hours past that.
+
+{#- Each contact's messages so far, in the timeline's order (the running counts below). -#}
+{%- set up_to_here -%}
+    partition by contact_id
+    order by occurred_at asc, direction_order asc, message_id asc
+    rows between unbounded preceding and current row
+{%- endset %}
+
 with
 
 messages as (
@@ -56,17 +64,11 @@ flagged as (
 numbered as (
     select
         *,
-        sum(case when opens_conversation then 1 else 0 end) over (
-            contact_timeline rows between unbounded preceding and current row
-        ) as conversation_number,
-        sum(case when is_in_window then 1 else 0 end) over (
-            contact_timeline rows between unbounded preceding and current row
-        ) as outbound_so_far
+        sum(case when opens_conversation then 1 else 0 end)
+            over up_to_here as conversation_number,
+        sum(case when is_in_window then 1 else 0 end) over up_to_here as outbound_so_far
     from flagged
-    window contact_timeline as (
-        partition by contact_id
-        order by occurred_at asc, direction_order asc, message_id asc
-    )
+    window up_to_here as ({{ up_to_here }})
 ),
 
 -- An outbound message's place among its window's: the outbound messages counted since the
@@ -74,14 +76,11 @@ numbered as (
 ranked as (
     select
         *,
-        outbound_so_far - max(case when opens_conversation then outbound_so_far end) over (
-            contact_timeline rows between unbounded preceding and current row
-        ) as outbound_number
+        outbound_so_far
+        - max(case when opens_conversation then outbound_so_far end)
+            over up_to_here as outbound_number
     from numbered
-    window contact_timeline as (
-        partition by contact_id
-        order by occurred_at asc, direction_order asc, message_id asc
-    )
+    window up_to_here as ({{ up_to_here }})
 ),
 
 windows as (
