@@ -40,10 +40,7 @@ timeline as (
     from messages
     window contact_timeline as (
         partition by contact_id
-        order by
-            occurred_at asc,
-            case when direction = 'inbound' then 0 else 1 end asc,
-            message_id asc
+        order by {{ timeline_order() }}
     )
 ),
 

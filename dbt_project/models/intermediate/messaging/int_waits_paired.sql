@@ -19,10 +19,7 @@ sequenced as (
         loaded_at,
         sum(case when direction = 'outbound' then 1 else 0 end) over (
             partition by contact_id
-            order by
-                occurred_at asc,
-                case when direction = 'inbound' then 0 else 1 end asc,
-                message_id asc
+            order by {{ timeline_order() }}
             rows between unbounded preceding and current row
         ) as outbound_messages_before
     from messages
