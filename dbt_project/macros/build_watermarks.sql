@@ -8,7 +8,9 @@
     create table if not exists intermediate.build_watermarks (
         model_name text primary key,
         loaded_until timestamptz not null
-    )
+    );
+    {#- When the model was last built (recompute_points.sql): added after the table. -#}
+    alter table intermediate.build_watermarks add column if not exists built_at timestamptz
 {% endmacro %}
 
 {% macro record_build_watermark() %}
@@ -23,11 +25,12 @@
     {{ record_watermark(read_until) }}
 {% endmacro %}
 
-{#- Set {{ this }}'s row of intermediate.build_watermarks to `value` (SQL). -#}
+{#- Set {{ this }}'s row of intermediate.build_watermarks to `value` (SQL), built now. -#}
 {% macro record_watermark(value) %}
-    insert into intermediate.build_watermarks (model_name, loaded_until)
-    select '{{ this.schema }}.{{ this.identifier }}', {{ value }}
-    on conflict (model_name) do update set loaded_until = excluded.loaded_until
+    insert into intermediate.build_watermarks (model_name, loaded_until, built_at)
+    select '{{ this.schema }}.{{ this.identifier }}', {{ value }}, now()
+    on conflict (model_name) do update
+    set loaded_until = excluded.loaded_until, built_at = excluded.built_at
 {% endmacro %}
 
 {#- {{ this }}'s recorded watermark (null before its first recorded build). -#}

@@ -18,19 +18,17 @@
     );
     create index if not exists changed_days_model_changed_at_idx
     on intermediate.changed_days (model_name, changed_at);
-    {#- What every daily model has read is no longer needed. -#}
-    {%- set readers = [] -%}
-    {%- if execute -%}
-        {%- for node in graph.nodes.values() -%}
-            {%- if node.resource_type == 'model' and (node.config.meta or {}).get('days_from') -%}
-                {%- do readers.append(node.schema ~ '.' ~ node.alias) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif %}
+    {{ forget_what_was_read('intermediate.changed_days', 'days_from', 'loaded_until') }}
+{% endmacro %}
+
+{#- Delete from `table` the records every model that reads it (meta `reader_key`) has read:
+    those from before the earliest of their marks (`mark`, a build_watermarks column). -#}
+{% macro forget_what_was_read(table, reader_key, mark) %}
+    {%- set readers = models_with_meta(reader_key) %}
     {%- if readers %}
-    delete from intermediate.changed_days
+    delete from {{ table }}
     where changed_at < (
-        select min(marks.loaded_until)
+        select min(marks.{{ mark }})
         from intermediate.build_watermarks as marks
         where marks.model_name in ('{{ readers | join("', '") }}')
     )
@@ -109,3 +107,16 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+{#- The tables ("schema.alias") of the models whose meta has `key` (none while dbt parses). -#}
+{% macro models_with_meta(key) %}
+    {%- set found = [] -%}
+    {%- if execute -%}
+        {%- for node in graph.nodes.values() -%}
+            {%- if node.resource_type == 'model' and (node.config.meta or {}).get(key) -%}
+                {%- do found.append(node.schema ~ '.' ~ node.alias) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(found) }}
+{% endmacro %}

@@ -10,7 +10,7 @@
 ) -%}
     {%- set meta = config.get('meta', {}) -%}
     {%- if unique_key in ('contact_id', 'message_id') -%}
-        {{ replace_changed_rows(target, source, unique_key, dest_columns, meta.get('changed_days', [])) }}
+        {{ replace_changed_rows(target, source, unique_key, dest_columns, meta) }}
     {%- elif unique_key is string -%}
         {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
         delete from {{ target }} as dbt_internal_dest
@@ -42,26 +42,65 @@
 
 {#- The rows of the touched contacts or messages (`key`): delete those the recomputation no
     longer gives (a contact whose rows all went away included), insert those it gives anew,
-    leave the rest, and record the days of what was deleted or inserted. One statement: both
-    sides are compared with the same snapshot of the stored rows, read once. Each row's
-    loaded_at is its own events', so an unchanged row compares equal. -#}
-{% macro replace_changed_rows(target, source, key, dest_columns, day_columns) %}
+    leave the rest, and record the days (meta changed_days) and each contact's earliest time
+    (meta changed_contacts) of what was deleted or inserted. A model with meta recompute
+    compares only its recomputed contacts' rows that may have changed (changed_contacts.sql),
+    on both sides. One statement: both sides are compared with the same snapshot of the stored
+    rows, read once. Each row's loaded_at is its own events', so an unchanged row compares
+    equal. -#}
+{% macro replace_changed_rows(target, source, key, dest_columns, meta) %}
     {%- set names = dest_columns | map(attribute="name") | map("string") | list -%}
-    {%- set dest_cols_csv = get_quoted_csv(names) %}
+    {%- set dest_cols_csv = get_quoted_csv(names) -%}
+    {%- set day_columns = meta.get('changed_days', []) -%}
+    {%- set recompute = recompute_config() %}
     with
-    stored as materialized (
+    {%- if recompute %}
+    changes as materialized (
+        {{ changed_contacts() }}
+    ),
+    {%- endif %}
+
+    stored_rows as materialized (
         select
             dbt_internal_dest.ctid as stored_row,
-            {{ dest_cols_csv }}
+            {%- for name in names %}
+            dbt_internal_dest.{{ adapter.quote(name) }}{{ "," if not loop.last }}
+            {%- endfor %}
         from {{ target }} as dbt_internal_dest
-        where dbt_internal_dest.{{ key }} = any(array({{ touched_keys(key) }}))
+        where dbt_internal_dest.{{ key }} = any(array(
+            {%- if recompute %}
+            select changes.contact_id from changes
+            {%- else %}
+            {{ touched_keys(key) }}
+            {%- endif %}
+        ))
     ),
+    {%- if recompute %}
+
+    {{ recomputed_cte(stored_rows='stored_rows') }}
+
+    fresh as (
+        select source_rows.*
+        from {{ source }} as source_rows
+        inner join recomputed on source_rows.contact_id = recomputed.contact_id
+        where {{ may_have_changed('source_rows', recompute) }}
+    ),
+
+    stored_from_points as (
+        select stored_rows.*
+        from stored_rows
+        inner join recomputed on stored_rows.contact_id = recomputed.contact_id
+        where {{ may_have_changed('stored_rows', recompute) }}
+    ),
+    {%- endif %}
+    {%- set source = 'fresh' if recompute else source %}
+    {%- set stored = 'stored_from_points' if recompute else 'stored_rows' %}
 
     deleted as (
         delete from {{ target }} as dbt_internal_dest
         where dbt_internal_dest.ctid = any(array(
             select stored.stored_row
-            from stored
+            from {{ stored }} as stored
             where not exists (
                 select 1
                 from {{ source }} as fresh
@@ -77,7 +116,7 @@
         from {{ source }} as fresh
         where not exists (
             select 1
-            from stored
+            from {{ stored }} as stored
             where {{ same_row('fresh', 'stored', key, names) }}
         )
         returning *
@@ -88,6 +127,13 @@
         union all
         select * from added
     )
+    {%- if meta.get('changed_contacts') %},
+
+    recorded_contacts as (
+        {{ insert_changed_contacts(target, 'changed_rows', meta['changed_contacts']) }}
+        returning 1
+    )
+    {%- endif %}
 
     {% if day_columns | length > 0 %}{{ insert_changed_days(target, 'changed_rows', day_columns) }}
     {%- else %}select count(*) from changed_rows{% endif %}

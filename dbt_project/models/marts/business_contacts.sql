@@ -4,9 +4,11 @@
 -- reads.
 with
 
+{{ recomputed_cte() }}
+
+-- An incremental build recomputes the contacts with a changed message (changed_contacts.sql).
 messages as (
-    select * from {{ ref('int_messages_unioned') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_messages_unioned')) }}
 ),
 
 inbound as (

@@ -2,9 +2,12 @@
 -- latest inbound message), with its first response.
 with
 
+{{ recomputed_cte() }}
+
+-- An incremental build recomputes the conversations that changed (changed_contacts.sql), and
+-- those whose window closed since the last build.
 conversations as (
-    select * from {{ ref('int_conversations_windowed') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_conversations_windowed'), 'opened_at') }}
 ),
 
 final as (

@@ -2,14 +2,17 @@
 -- business number's opening hours), and whether it was its conversation's first response.
 with
 
+{{ recomputed_cte() }}
+
+-- An incremental build recomputes the responses from the earliest changed wait or conversation
+-- of each contact on (changed_contacts.sql): the waits from there, and the conversations they
+-- may fall in.
 waits as (
-    select * from {{ ref('int_waits_paired') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_waits_paired'), 'waiting_since') }}
 ),
 
 conversations as (
-    select * from {{ ref('int_conversations_windowed') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_conversations_windowed'), 'closed_at', after=true) }}
 ),
 
 open_intervals as (

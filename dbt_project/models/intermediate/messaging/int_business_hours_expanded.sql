@@ -1,30 +1,33 @@
 -- Every opening interval of every business number as real instants, for each local day the
--- waits span. Local times become instants in the reporting time zone, so DST changes shift them
--- correctly (a 09:00 opening is 09:00 local on both sides of the change).
+-- messages (and so the waits) span. Local times become instants in the reporting time zone, so
+-- DST changes shift them correctly (a 09:00 opening is 09:00 local on both sides of the change).
 with
 
 business_hours as (
     select * from {{ ref('business_hours') }}
 ),
 
-waits as (
-    select * from {{ ref('int_waits_paired') }}
+-- Waits start and end at messages: the messages' local days bound them, read from the ends of
+-- the index on occurred_date rather than from every wait.
+messages as (
+    select * from {{ ref('int_messages_unioned') }}
 ),
 
 bounds as (
     select
-        ({{ to_reporting_time('min(waiting_since)') }})::date - 1 as first_day,
-        ({{ to_reporting_time('max(coalesce(responded_at, waiting_since))') }})::date
-        + 1 as last_day
-    from waits
+        min(occurred_date) - 1 as first_day,
+        max(occurred_date) + 1 as last_day
+    from messages
 ),
 
+-- A set-returning function in the select list, not a lateral join: models run with nested
+-- loops disabled (dbt_project.yml), which would turn the bounds' index look-ups into a scan.
 days as (
-    select day_series.series_day::date as local_date
+    select
+        generate_series(
+            bounds.first_day, bounds.last_day, interval '1 day'
+        )::date as local_date
     from bounds
-    cross join lateral generate_series(
-        bounds.first_day, bounds.last_day, interval '1 day'
-    ) as day_series (series_day)
 ),
 
 intervals as (

@@ -16,9 +16,13 @@
 
 with
 
+{{ recomputed_cte() }}
+
+-- An incremental build reads each contact with a changed message from the start of its first
+-- conversation still open at the earliest change (changed_contacts.sql); the conversations
+-- before it are kept, and the numbering continues after them.
 messages as (
-    select * from {{ ref('int_messages_unioned') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_messages_unioned'), 'occurred_at') }}
 ),
 
 -- For an inbound message, the previous inbound message; for an outbound one, the latest
@@ -105,20 +109,21 @@ windows as (
 
 final as (
     select
-        md5(contact_id || '|' || opened_at::text) as conversation_id,
-        contact_id,
-        business_phone_number_id,
-        first_response_message_id,
-        first_response_agent_id,
-        conversation_number,
-        inbound_messages,
-        outbound_messages,
-        opened_at,
-        last_message_at,
-        first_response_at,
-        closed_at,
-        loaded_at
+        md5(windows.contact_id || '|' || windows.opened_at::text) as conversation_id,
+        windows.contact_id,
+        windows.business_phone_number_id,
+        windows.first_response_message_id,
+        windows.first_response_agent_id,
+        windows.conversation_number + coalesce(recomputed.kept_rows, 0) as conversation_number,
+        windows.inbound_messages,
+        windows.outbound_messages,
+        windows.opened_at,
+        windows.last_message_at,
+        windows.first_response_at,
+        windows.closed_at,
+        windows.loaded_at
     from windows
+    left join recomputed on windows.contact_id = recomputed.contact_id
 )
 
 select * from final

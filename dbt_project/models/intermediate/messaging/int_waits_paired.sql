@@ -2,9 +2,22 @@
 -- their first ever) starts it; the next outbound message, if any, is its response.
 with
 
+{{ recomputed_cte() }}
+
+-- An incremental build reads each contact with a changed message from the start of its first
+-- wait not answered before the earliest change (changed_contacts.sql); the waits before it are
+-- kept, and the numbering continues after the outbound messages before it.
 messages as (
-    select * from {{ ref('int_messages_unioned') }}
-    where {{ only_touched_contacts('contact_id') }}
+    {{ rows_to_recompute(ref('int_messages_unioned'), 'occurred_at') }}
+),
+
+earlier_outbound as (
+    select
+        earlier.contact_id,
+        count(*) as outbound_messages
+    from ({{ rows_before_recompute_point(ref('int_messages_unioned'), 'occurred_at') }}) as earlier
+    where earlier.direction = 'outbound'
+    group by earlier.contact_id
 ),
 
 -- Number each contact's outbound messages in time order; an inbound message at the same
@@ -48,17 +61,20 @@ paired as (
 
 final as (
     select
-        contact_id,
-        response_message_id,
-        agent_id,
-        wait_number,
-        inbound_messages,
-        extract(epoch from responded_at - waiting_since)::double precision as response_seconds,
-        response_message_id is not null as is_answered,
-        waiting_since,
-        responded_at,
-        loaded_at
+        paired.contact_id,
+        paired.response_message_id,
+        paired.agent_id,
+        paired.wait_number + coalesce(earlier_outbound.outbound_messages, 0) as wait_number,
+        paired.inbound_messages,
+        extract(
+            epoch from paired.responded_at - paired.waiting_since
+        )::double precision as response_seconds,
+        paired.response_message_id is not null as is_answered,
+        paired.waiting_since,
+        paired.responded_at,
+        paired.loaded_at
     from paired
+    left join earlier_outbound on paired.contact_id = earlier_outbound.contact_id
 )
 
 select * from final
