@@ -90,9 +90,15 @@ def crm_event(event: str, message_id: str, phone: str, timestamp, **extra) -> di
     return payload
 
 
-# Mart columns that depend on the time of the build, not on the data.
+# Mart columns that depend on the time of the build, not on the data (a conversation counts as
+# closed once its window has closed: one may close between two builds a few seconds apart).
 AS_OF_BUILD = {
     "conversations": {"is_expired_unanswered"},
+    "expired_conversations_daily": {
+        "conversations_closed",
+        "expired_unanswered",
+        "expired_unanswered_rate",
+    },
     "waiting_contacts": {"waiting_seconds", "is_window_open"},
     "reporting_settings": {"built_at"},
 }
