@@ -9,7 +9,7 @@
         model_name text primary key,
         loaded_until timestamptz not null
     );
-    {#- When the model was last built (recompute_points.sql): added after the table. -#}
+    {#- When the model was last built (changed_contacts.sql): added after the table. -#}
     alter table intermediate.build_watermarks add column if not exists built_at timestamptz
 {% endmacro %}
 

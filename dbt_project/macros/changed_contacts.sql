@@ -51,15 +51,6 @@
     group by {{ rows_cte }}.contact_id
 {% endmacro %}
 
-{#- Post-hook of a model that records its changed contacts: after a full build, every contact
-    changed (a record with no contact). -#}
-{% macro record_rebuilt_contacts() %}
-    {%- set meta = config.get('meta') -%}
-    {%- if execute and meta is mapping and meta.get('changed_contacts') and not is_incremental() -%}
-        insert into intermediate.changed_contacts (model_name) values ('{{ this.schema }}.{{ this.identifier }}')
-    {%- endif -%}
-{% endmacro %}
-
 {#- This model's meta recompute, or none (also while dbt parses, when config holds no values). -#}
 {% macro recompute_config() %}
     {%- set meta = config.get('meta') -%}

@@ -40,11 +40,15 @@
     {{ record_watermark('now()') }}
 {% endmacro %}
 
-{#- Post-hook of a per-contact model: after a full build, every day of it changed. -#}
-{% macro record_rebuilt_days() %}
+{#- Post-hook of a per-contact model: after a full build, every day (meta changed_days) and
+    every contact (meta changed_contacts, changed_contacts.sql) of it changed: a record with
+    neither. -#}
+{% macro record_rebuilt() %}
     {%- set meta = config.get('meta') -%}
-    {%- if execute and meta is mapping and meta.get('changed_days') and not is_incremental() -%}
-        insert into intermediate.changed_days (model_name) values ('{{ this.schema }}.{{ this.identifier }}')
+    {%- if execute and meta is mapping and not is_incremental() -%}
+        {%- for key in ('changed_days', 'changed_contacts') if meta.get(key) %}
+        insert into intermediate.{{ key }} (model_name) values ('{{ this.schema }}.{{ this.identifier }}');
+        {%- endfor %}
     {%- endif -%}
 {% endmacro %}
 
