@@ -16,6 +16,7 @@ def webhook(settings: Settings) -> Webhook:
 
 
 def refuse(payload: object) -> str | None:
-    if not isinstance(payload, dict) or payload.get("event") not in CRM_EVENTS:
+    event = payload.get("event") if isinstance(payload, dict) else None
+    if not isinstance(event, str) or event not in CRM_EVENTS:
         return "unknown event; expected one of " + ", ".join(sorted(CRM_EVENTS))
     return None

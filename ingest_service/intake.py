@@ -20,6 +20,7 @@ import redis
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
+from ingest_service.json_shape import shape_refusal
 from wa_analytics import signing
 from wa_analytics.queueing import DeliveryQueue
 
@@ -103,7 +104,7 @@ class Intake:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise Refusal(400, f"body is not valid JSON: {exc.msg}") from exc
-        if (reason := webhook.refuse(payload)) is not None:
+        if (reason := shape_refusal(body, payload) or webhook.refuse(payload)) is not None:
             raise Refusal(422, reason)
         try:
             delivery_id = self.queue.put(webhook.source, body)
@@ -115,8 +116,17 @@ class Intake:
 
 
 def read_body(environ: dict, limit: int) -> bytes:
-    """The whole body (chunked or with a length), or a 413 ``Refusal`` past ``limit`` bytes."""
+    """The whole body (chunked or with a length), or a 413 ``Refusal`` past ``limit`` bytes.
+
+    A declared length over the limit is refused before reading. A chunked body declares none:
+    werkzeug's stream stops at the limit without a word, so one byte more is asked for, and a
+    body that has it is refused rather than cut (it would be signed and stored cut).
+    """
+    chunked = not environ.get("CONTENT_LENGTH")
     try:
-        return get_input_stream(environ, max_content_length=limit).read()
-    except RequestEntityTooLarge as exc:
-        raise Refusal(413, f"body larger than {limit} bytes") from exc
+        body = get_input_stream(environ, max_content_length=limit + chunked).read()
+    except RequestEntityTooLarge:
+        body = None
+    if body is None or len(body) > limit:
+        raise Refusal(413, f"body larger than {limit} bytes")
+    return body

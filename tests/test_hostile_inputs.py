@@ -41,6 +41,24 @@ def nested(depth: int) -> bytes:
     return b'{"object":"whatsapp_business_account","entry":' + b"[" * depth + b"]" * depth + b"}"
 
 
+def nested_objects(depth: int) -> bytes:
+    """Objects within objects, under the top-level one: ``depth`` levels in all."""
+    inner = b'{"a":' * (depth - 2) + b"1" + b"}" * (depth - 2)
+    return b'{"object":"whatsapp_business_account","entry":[' + inner + b"]}"
+
+
+def duplicated(key: bytes, first: bytes, second: bytes) -> bytes:
+    """A Cloud API change with ``key`` twice: a parser keeps the second, a raw copy both."""
+    change = b'{"field":"messages","' + key + b'":' + first + b',"' + key + b'":' + second + b"}"
+    return b'{"object":"whatsapp_business_account","entry":[{"changes":[' + change + b"]}]}"
+
+
+TEXT_VALUE = orjson.dumps(cloud_api_delivery([text_message("wamid.D", "16315551234", NOW)])
+                          ["entry"][0]["changes"][0]["value"])  # fmt: skip
+STATUS_VALUE = orjson.dumps(cloud_api_delivery(statuses=[status("wamid.D", "16315551234", NOW)])
+                            ["entry"][0]["changes"][0]["value"])  # fmt: skip
+
+
 # (name, path, body, headers, content type, expected status)
 DOOR_CASES = [
     ("truncated JSON", WA, GOOD[:-7], None, "application/json", 400),
@@ -53,6 +71,31 @@ DOOR_CASES = [
     ("number too large for a double", WA, b'{"object":"whatsapp_business_account","x":1e400}',
      None, "application/json", 400),
     ("nesting 100,000 deep", WA, nested(100_000), None, "application/json", 400),
+    ("lists nested 65 deep (the worker re-serialises what it keeps)", WA, nested(64), None,
+     "application/json", 422),
+    ("objects nested 65 deep", WA, nested_objects(65), None, "application/json", 422),
+    ("lists nested 64 deep (the limit: accepted)", WA, nested(63), None, "application/json", 200),
+    ("objects nested 64 deep (the limit: accepted)", WA, nested_objects(64), None,
+     "application/json", 200),
+    ("a change with 'value' twice, text in the first", WA,
+     duplicated(b"value", TEXT_VALUE, STATUS_VALUE), None, "application/json", 422),
+    ("a top-level key twice", WA, b'{"object":"whatsapp_business_account","object":"x"}', None,
+     "application/json", 422),
+    ("a key twice, spaced, beside a string with colons", WA,
+     b'{"object":"whatsapp_business_account","t":"10:15:30","a" : 1,"a":2}', None,
+     "application/json", 422),
+    ("a key twice, a colon escaped in a kept string", WA,
+     b'{"object":"whatsapp_business_account","a":1,"a":"\\u003a"}',
+     None, "application/json", 422),
+    ("a key twice in a nested object", WA,
+     duplicated(b"x", b'{"id":"1","id":"2"}', b"1"), None, "application/json", 422),
+    ("equal keys in different objects (accepted)", WA,
+     b'{"object":"whatsapp_business_account","a":{"id":1},"b":{"id":1},"t":"1:2"}', None,
+     "application/json", 200),
+    ("CRM event that is a list", CRM, b'{"event":["whatsapp.message.sent"]}', None,
+     "application/json", 422),
+    ("CRM event that is an object", CRM, b'{"event":{"whatsapp.message.sent":1}}', None,
+     "application/json", 422),
     ("a 10 MB body", WA, b'{"x":"' + b"a" * 10_000_000 + b'"}', None, "application/json", 413),
     ("one byte over the limit", WA, b" " * (3 * 1024 * 1024 + 1), None, "application/json", 413),
     ("form content type", WA, GOOD, None, "application/x-www-form-urlencoded", 415),
