@@ -395,7 +395,7 @@ def test_a_burst_is_sealed_into_batches_that_a_drain_claims_whole(db, redis_conn
 
 
 @pytest.mark.parametrize(
-    ("failing", "call", "stored"), [("write_batch", 2, 5), ("build_batch", 3, 10)]
+    ("failing", "call", "stored"), [("write_isolating", 2, 5), ("build_batch", 3, 10)]
 )
 def test_a_drain_failing_mid_way_keeps_what_it_stored_and_gives_back_the_rest(
     db, redis_conn, monkeypatch, failing, call, stored

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(handler=cmd_migrate)
 
     failed = commands.add_parser(
-        "failed", help="list drain jobs that failed for good; --requeue runs them again"
+        "failed",
+        help="list drain jobs that failed for good and dead letters; --requeue runs them again",
     )
     failed.add_argument("--requeue", action="store_true", help="requeue every failed job")
     failed.set_defaults(handler=cmd_failed)
@@ -166,6 +167,7 @@ def cmd_migrate(args) -> int:
 
 def cmd_failed(args) -> int:
     from wa_analytics.queueing import redis_client  # noqa: PLC0415
+    from worker.dead_letters import dead_letters, requeue_dead_letters  # noqa: PLC0415
     from worker.failures import failed_jobs, requeue_failed, waiting_deliveries  # noqa: PLC0415
 
     settings = _services()
@@ -174,8 +176,20 @@ def cmd_failed(args) -> int:
     for job in jobs:
         print(f"{job.job_id}  {job.ended_at or '-'}  {job.reason}")
     print(f"{len(jobs)} failed drain jobs; {waiting_deliveries(connection)} deliveries waiting")
+    letters = dead_letters(connection)
+    for letter in letters:
+        received = f"{letter.received_at:%Y-%m-%dT%H:%M:%SZ}" if letter.received_at else "-"
+        print(
+            f"dead letter {letter.delivery_id}  {letter.source}  received {received}  "
+            f"failed {letter.failed_at:%Y-%m-%dT%H:%M:%SZ}  {letter.body_bytes} bytes  "
+            f"{letter.reason}"
+        )
+    print(f"{len(letters)} dead letters (deliveries that could not be stored at all)")
     if args.requeue and jobs:
         print(f"requeued {requeue_failed(connection, settings.queue_name)} jobs")
+    if args.requeue and letters:
+        requeued = requeue_dead_letters(connection, settings.queue_name, settings.batch_size)
+        print(f"requeued {requeued} dead letters")
     return 0
 
 

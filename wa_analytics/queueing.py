@@ -33,6 +33,8 @@ SEALED_KEY = "wa:sealed"  # names of sealed segments, oldest first
 SEGMENT_PREFIX = "wa:segment:"
 SEGMENT_COUNTER = "wa:sealed:count"
 LEASE_PREFIX = "wa:lease:"
+# Deliveries that could be stored neither as events nor quarantined (worker/dead_letters.py).
+DEAD_LETTERS_KEY = "wa:dead-letters"
 DRAIN_JOB = "worker.jobs.drain_deliveries"
 # A drain job that died leaves the flag behind; it expires so the next delivery schedules anew.
 DRAIN_FLAG_TTL_SECONDS = 60

@@ -24,15 +24,15 @@ from wa_analytics.queueing import (
     LEASE_PREFIX,
     PROCESSING_PREFIX,
     SEALED_KEY,
-    Envelope,
     queued,
     redis_client,
     schedule_drain,
     waiting,
 )
+from worker.dead_letters import keep_dead_letters
 from worker.phones import PhoneRules
-from worker.processing import build_batch
-from worker.store import held_stored_rows, write_batch
+from worker.processing import Batch, build_batch
+from worker.store import held_stored_rows, write_isolating
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def drain_batches(
                 raw = _claim(conn_redis, claim, holder, settings)
                 if not raw:
                     break
-                batch = build_batch(map(Envelope.decode, raw), rules)
+                batch = build_batch(raw, rules)
                 if writing:
                     totals.update(_acknowledge(conn_redis, *writing))
                 writing = (writer.submit(store.write, batch), holder)
@@ -218,24 +218,28 @@ def _claim(conn_redis: redis.Redis, claim, holder: str, settings: Settings) -> l
 
 
 def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Counter:
-    """Wait for a batch's transaction; once committed, its claim is done with."""
-    added = written.result()
+    """Wait for a batch's transaction; once committed (and its dead letters kept), its claim
+    is done with."""
+    added, letters = written.result()
+    keep_dead_letters(conn_redis, letters)
     conn_redis.delete(PROCESSING_PREFIX + holder, LEASE_PREFIX + holder)
-    return Counter(added) + Counter(batches=1)
+    return added + Counter(batches=1)
 
 
 class BatchWriter:
     """Writes a drain's batches in order on one connection, prechecking after a batch that held
-    rows stored before (a backlog of new traffic is COPYed straight away until one is refused)."""
+    rows stored before (a backlog of new traffic is COPYed straight away until one is refused).
+    Rows the database refuses fail their own delivery alone (``store.write_isolating``)."""
 
     def __init__(self, conn: psycopg.Connection):
         self.conn = conn
         self.precheck = False
 
-    def write(self, batch) -> dict[str, int]:
-        added = write_batch(self.conn, batch, self.precheck)
+    def write(self, batch: Batch) -> tuple[Counter, list[tuple[bytes, str]]]:
+        """The rows added, and the deliveries that could be stored neither way, with why."""
+        added = write_isolating(self.conn, batch, self.precheck)
         self.precheck = held_stored_rows(batch, added)
-        return added
+        return added, batch.dead_letters
 
 
 def _start_helpers(

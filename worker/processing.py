@@ -1,8 +1,10 @@
 """From queued envelopes to the rows of one batch: deliveries, events and quarantined items."""
 
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 
@@ -28,46 +30,74 @@ class Batch:
     event id), used to skip what is already stored. Ids are held as their 16 bytes, JSON as
     bytes: a delivery's body as its text, properties and items in jsonb's binary form. Where two
     reports of one event differ, the one that ``precedence`` puts first is kept, whatever the
-    order they came in.
+    order they came in. A delivery's rows are added together or not at all (``add``), so a
+    batch can be split by delivery (``split``); ``dead_letters`` are the deliveries that could
+    not be stored at all, with the reason (kept in Redis by the drain: worker.dead_letters).
     """
 
     deliveries: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     quarantine: list[tuple] = field(default_factory=list)
+    dead_letters: list[tuple[bytes, str]] = field(default_factory=list)
+    # Each delivery as queued, by its id's 16 bytes: what a dead letter keeps.
+    queued: dict[bytes, bytes] = field(default_factory=dict)
     _event_rows: dict = field(default_factory=dict)
     _delivery_ids: set = field(default_factory=set)
 
-    def add_delivery(self, delivery_id: bytes, source: str, received_at: datetime, body: bytes):
-        self.deliveries.append((delivery_id, source, received_at, body))
+    def add(self, delivery: tuple | None, events=(), rejected=()) -> None:
+        """One delivery's rows, built beforehand (building them is what may fail); no delivery
+        row when it is stored already (reprocess)."""
+        if delivery is not None:
+            self.deliveries.append(delivery)
+        self.quarantine.extend(rejected)
+        for row in events:
+            index = self._event_rows.get(row[0])
+            if index is None:
+                self._event_rows[row[0]] = len(self.events)
+                self.events.append(row)
+            elif precedence(row) < precedence(self.events[index]):
+                self.events[index] = row
 
-    def add_rejected(self, delivery_id: bytes, source: str, received_at: datetime, item: Rejected):
-        stored_item = JSONB_VERSION + orjson.dumps(item.item, default=str)
-        self.quarantine.append(
-            (delivery_id, source, received_at, item.reason, stored_item, item.path)
-        )
+    def delivery_ids(self) -> list[bytes]:
+        """The deliveries this batch holds rows of, in order (reprocess adds no delivery rows)."""
+        ids = [row[0] for row in self.deliveries] + [row[9] for row in self.events]
+        return list(dict.fromkeys(ids + [row[0] for row in self.quarantine]))
 
-    def add_event(self, event: Event, delivery_id: bytes, source: str, received_at: datetime):
-        event_id = event.event_id
-        event.properties["source"] = source
-        row = (
-            event_id,
-            event.event_name,
-            event.channel_type,
-            event.user_id,
-            event.message_id,
-            event.status,
-            event.occurred_at,
-            received_at,
-            source,
-            delivery_id,
-            JSONB_VERSION + orjson.dumps(event.properties),
-        )
-        index = self._event_rows.get(event_id)
-        if index is None:
-            self._event_rows[event_id] = len(self.events)
-            self.events.append(row)
-        elif precedence(row) < precedence(self.events[index]):
-            self.events[index] = row
+    def split(self) -> tuple["Batch", "Batch"]:
+        """Two batches of about half the deliveries each, every row with its delivery's."""
+        ids = self.delivery_ids()
+        half = set(ids[: len(ids) // 2])
+        first, second = Batch(queued=self.queued), Batch(queued=self.queued)
+        for table, key in (("deliveries", 0), ("events", 9), ("quarantine", 0)):
+            for row in getattr(self, table):  # an event's key: the delivery it was kept from
+                getattr(first if row[key] in half else second, table).append(row)
+        return first, second
+
+
+def delivery_row(delivery_id: bytes, source: str, received_at: datetime, body: bytes) -> tuple:
+    return (delivery_id, source, received_at, body)
+
+
+def rejected_row(delivery_id: bytes, source: str, received_at: datetime, item: Rejected) -> tuple:
+    stored_item = JSONB_VERSION + orjson.dumps(item.item, default=str)
+    return (delivery_id, source, received_at, item.reason, stored_item, item.path)
+
+
+def event_row(event: Event, delivery_id: bytes, source: str, received_at: datetime) -> tuple:
+    event.properties["source"] = source
+    return (
+        event.event_id,
+        event.event_name,
+        event.channel_type,
+        event.user_id,
+        event.message_id,
+        event.status,
+        event.occurred_at,
+        received_at,
+        source,
+        delivery_id,
+        JSONB_VERSION + orjson.dumps(event.properties),
+    )
 
 
 # The Cloud API is the system of record for messages and their statuses: where Meta and the CRM
@@ -88,30 +118,70 @@ def uuid_bytes(text: str) -> bytes:
     return bytes.fromhex(text.replace("-", ""))
 
 
-def build_batch(envelopes: Iterable[Envelope], rules: PhoneRules | None = None) -> Batch:
-    batch = Batch()
-    for envelope in envelopes:
-        if envelope.delivery_id in batch._delivery_ids:
-            continue  # the same delivery twice in one batch: a sender's retry
-        batch._delivery_ids.add(envelope.delivery_id)
-        add_delivery(batch, envelope, rules or PhoneRules())
+def build_batch(items: Iterable[Envelope | bytes], rules: PhoneRules | None = None) -> Batch:
+    """The rows of these deliveries (envelopes, or as queued: encoded). Whatever fails for one
+    delivery fails it alone: it is kept redacted with a quarantined item that says what failed,
+    or, if even that fails, it becomes a dead letter; the others' rows are built as usual."""
+    batch, rules = Batch(), rules or PhoneRules()
+    for item in items:
+        try:
+            envelope = Envelope.decode(item) if isinstance(item, bytes) else item
+            if envelope.delivery_id in batch._delivery_ids:
+                continue  # the same delivery twice in one batch: a sender's retry
+            batch._delivery_ids.add(envelope.delivery_id)
+            batch.queued[uuid_bytes(envelope.delivery_id)] = item
+            add_delivery(batch, envelope, rules)
+        except Exception as exc:  # any class: one delivery never fails its batch
+            add_unprocessable(batch, item, rules, worker_error(exc))
     return batch
+
+
+def worker_error(exc: BaseException) -> str:
+    """What failed and where, for the quarantine's reason. Not the exception's message: it may
+    quote a value of the delivery, and people's text is never stored."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" in {frame.name} ({Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"the worker failed on this delivery: {type(exc).__name__}{where}"
+
+
+def add_unprocessable(batch: Batch, item: Envelope | bytes, rules: PhoneRules, reason: str) -> None:
+    """Keep a delivery that could not be processed: redacted, with its reason in quarantine, so
+    that ``wa-analytics reprocess`` re-derives it after a fix; a dead letter if that fails too."""
+    try:
+        envelope = Envelope.decode(item) if isinstance(item, bytes) else item
+        if isinstance(item, bytes):
+            batch._delivery_ids.add(envelope.delivery_id)
+        _, stored_json = stored_form(orjson.loads(envelope.body), b"", envelope.source, rules, True)
+        add_quarantined(batch, envelope, stored_json, reason)
+    except Exception as exc:
+        encoded = item if isinstance(item, bytes) else item.encode()
+        batch.dead_letters.append((encoded, f"{reason}; then {worker_error(exc)} keeping it"))
+
+
+def add_quarantined(batch: Batch, envelope: Envelope, stored_json: bytes, reason: str) -> None:
+    """A delivery kept as ``stored_json`` whose every item is quarantined with ``reason``."""
+    received_at = datetime.fromtimestamp(envelope.received_at, UTC)
+    delivery_id, source = uuid_bytes(envelope.delivery_id), envelope.source
+    batch.add(
+        delivery_row(delivery_id, source, received_at, stored_json),
+        (),
+        [rejected_row(delivery_id, source, received_at, Rejected("$", reason, {}))],
+    )
 
 
 def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     received_at = datetime.fromtimestamp(envelope.received_at, UTC)
     source, delivery_id = envelope.source, uuid_bytes(envelope.delivery_id)
+    if source not in SOURCE_RANK:
+        raise ValueError("unknown source")
     try:
         payload = orjson.loads(envelope.body)
     except orjson.JSONDecodeError:
         payload = None
     if not isinstance(payload, dict):
         # The door only queues JSON objects; anything else here is kept, never dropped.
-        stored = {"unparseable_body_bytes": len(envelope.body)}
-        batch.add_delivery(delivery_id, source, received_at, orjson.dumps(stored))
-        batch.add_rejected(
-            delivery_id, source, received_at, Rejected("$", "body is not a JSON object", {})
-        )
+        stored = orjson.dumps({"unparseable_body_bytes": len(envelope.body)})
+        add_quarantined(batch, envelope, stored, "body is not a JSON object")
         return
     if b"\\u0000" in envelope.body:
         payload = without_nul(payload)
@@ -122,8 +192,8 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
     ):
         return
     stored, stored_json = stored_form(payload, envelope.body, source, rules)
-    batch.add_delivery(delivery_id, source, received_at, stored_json)
-    add_derived(batch, delivery_id, source, received_at, stored, rules)
+    events, rejected = derived_rows(delivery_id, source, received_at, stored, rules)
+    batch.add(delivery_row(delivery_id, source, received_at, stored_json), events, rejected)
 
 
 def _add_single_status(
@@ -139,18 +209,23 @@ def _add_single_status(
         event = status_event(*found, received_at)
     except ParseError:
         return False
-    batch.add_delivery(delivery_id, "whatsapp", received_at, body)
-    batch.add_event(enrich(event), delivery_id, "whatsapp", received_at)
+    batch.add(
+        delivery_row(delivery_id, "whatsapp", received_at, body),
+        [event_row(enrich(event), delivery_id, "whatsapp", received_at)],
+    )
     return True
 
 
-def stored_form(payload: dict, body: bytes, source: str, rules: PhoneRules) -> tuple[dict, bytes]:
+def stored_form(
+    payload: dict, body: bytes, source: str, rules: PhoneRules, redact: bool = False
+) -> tuple[dict, bytes]:
     """The delivery as it is kept (text redacted, numbers hashed if asked) and its JSON.
 
     A status notification holds no text: when the body has nothing to redact (no message, no
-    contact profile, no escape that could spell one), it is kept as received, without a copy.
+    contact profile, no escape that could spell one), it is kept as received, without a copy,
+    unless ``redact`` asks for a redacted copy all the same.
     """
-    if source == "whatsapp" and not rules.hash_key and not _may_hold_text(payload):
+    if source == "whatsapp" and not (rules.hash_key or redact) and not _may_hold_text(payload):
         return payload, body
     stored = redact_whatsapp(payload) if source == "whatsapp" else redact_crm(payload)
     if rules.hash_key:
@@ -187,22 +262,34 @@ def without_nul(value: object) -> object:
     return value
 
 
-def add_derived(
-    batch: Batch,
-    delivery_id: bytes,
-    source: str,
-    received_at: datetime,
-    stored: dict,
-    rules: PhoneRules,
-) -> None:
-    """Add the events and rejections derived from one stored (redacted) delivery."""
+def derived_rows(
+    delivery_id: bytes, source: str, received_at: datetime, stored: dict, rules: PhoneRules
+) -> tuple[list[tuple], list[tuple]]:
+    """The event rows and quarantine rows derived from one stored (redacted) delivery."""
+    events, rejected = [], []
     for outcome in derive(source, stored, received_at, rules.default_region):
         if isinstance(outcome, Rejected):
-            batch.add_rejected(delivery_id, source, received_at, outcome)
+            rejected.append(rejected_row(delivery_id, source, received_at, outcome))
         else:
             if rules.hash_key:
                 outcome.user_id = pseudonymise(outcome.user_id, rules.hash_key)
-            batch.add_event(enrich(outcome), delivery_id, source, received_at)
+            events.append(event_row(enrich(outcome), delivery_id, source, received_at))
+    return events, rejected
+
+
+def add_stored_delivery(
+    batch: Batch, delivery_id: bytes, source: str, received_at: datetime, body: str, rules
+) -> None:
+    """Re-derive a stored delivery's rows into ``batch`` (reprocess); the delivery row is not
+    added again. One that fails is quarantined alone, as in ``build_batch``."""
+    try:
+        events, rejected = derived_rows(delivery_id, source, received_at, orjson.loads(body), rules)
+    except Exception as exc:
+        events, rejected = (
+            [],
+            [rejected_row(delivery_id, source, received_at, Rejected("$", worker_error(exc), {}))],
+        )
+    batch.add(None, events, rejected)
 
 
 def derive(source: str, payload: dict, received_at: datetime, default_region: str | None):

@@ -2,11 +2,9 @@
 
 import logging
 
-import orjson
-
 from wa_analytics import database
 from worker.phones import PhoneRules
-from worker.processing import Batch, add_derived, uuid_bytes
+from worker.processing import Batch, add_stored_delivery, uuid_bytes
 from worker.store import write_batch
 
 log = logging.getLogger(__name__)
@@ -21,6 +19,7 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
     half-rebuilt table.
     """
     totals = {"deliveries": 0, "events": 0, "quarantine": 0}
+    rules = rules or PhoneRules()
     with database.connect(database_url) as conn, conn.transaction():
         conn.execute("lock table raw.events, raw.quarantine in exclusive mode")
         conn.execute("truncate raw.events, raw.quarantine")
@@ -32,13 +31,8 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
             while rows := cursor.fetchmany(chunk):
                 batch = Batch()
                 for delivery_id, source, received_at, body in rows:
-                    add_derived(
-                        batch,
-                        uuid_bytes(delivery_id),
-                        source,
-                        received_at,
-                        orjson.loads(body),
-                        rules or PhoneRules(),
+                    add_stored_delivery(
+                        batch, uuid_bytes(delivery_id), source, received_at, body, rules
                     )
                 added = write_batch(conn, batch)
                 totals["deliveries"] += len(rows)

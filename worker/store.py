@@ -12,11 +12,23 @@ sender re-sending it in a different body) is merged: the report that
 ``processing.precedence`` puts first is kept, so arrival order never decides what is stored.
 """
 
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+
+import orjson
 import psycopg
 from psycopg import errors
 from psycopg.types.string import BytesBinaryDumper
 
-from worker.processing import Batch
+from worker.parsing.event import STATUS_UPDATED, Event, Rejected
+from worker.processing import (
+    Batch,
+    delivery_row,
+    event_row,
+    rejected_row,
+    worker_error,
+)
 
 DELIVERY_COLUMNS = "delivery_id, source, received_at, body"
 EVENT_COLUMNS = (
@@ -179,3 +191,105 @@ def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple], type
         copy.set_types(types)
         for row in rows:
             copy.write_row(row)
+
+
+# SQLSTATE classes of a server or a connection in trouble, not of the rows: connection (08),
+# deadlock or serialisation (40), resources such as a full disk (53), shutdown or a statement
+# timeout (57), I/O (58); and a lock not granted (55P03). A batch failing so goes back whole.
+TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+
+
+def is_transient(exc: Exception, conn: psycopg.Connection) -> bool:
+    """Whether ``exc`` says the database is in trouble (retry the batch later) rather than that
+    it refused these rows."""
+    if conn.broken or conn.closed:
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is None:  # raised by the client: a lost connection, or a value it cannot send
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return sqlstate[:2] in TRANSIENT_CLASSES or sqlstate == "55P03"
+
+
+def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = True) -> Counter:
+    """``write_batch``, except that rows PostgreSQL refuses fail their own delivery alone.
+
+    A refused batch is split in halves until each refusal is down to one delivery, and the
+    rest is stored. If the database takes a known-good delivery (``accepts_canary``), the
+    refused one is stored with every item quarantined and the reason; if not even that is
+    taken, it becomes one of ``batch.dead_letters``. If the database refuses the known-good
+    delivery too, nothing is the delivery's fault: the error is raised and the batch retried.
+    """
+    try:
+        return Counter(write_batch(conn, batch, precheck))
+    except Exception as exc:
+        if is_transient(exc, conn):
+            raise
+        failure = exc
+    if len(batch.delivery_ids()) > 1:
+        first, second = batch.split()
+        return write_isolating(conn, first) + write_isolating(conn, second)
+    if not accepts_canary(conn):
+        raise failure
+    reason = f"PostgreSQL refused this delivery's rows: {refusal_reason(failure)}"
+    try:
+        return Counter(write_batch(conn, with_items_quarantined(batch, reason)))
+    except Exception as exc:
+        if is_transient(exc, conn):
+            raise
+        reason += f"; then its quarantine: {refusal_reason(exc)}"
+    (delivery_id,) = batch.delivery_ids()
+    item = batch.queued.get(delivery_id)
+    if item is None:  # re-derived from a stored delivery (reprocess): that delivery stays
+        raise failure
+    encoded = item if isinstance(item, bytes) else item.encode()
+    batch.dead_letters.append((encoded, reason))
+    return Counter(dead_letters=1)
+
+
+def refusal_reason(exc: Exception) -> str:
+    """The server's words (never the rows' values: no detail), or where the client failed."""
+    diag = getattr(exc, "diag", None)
+    if diag is not None and diag.message_primary:
+        return f"{exc.sqlstate} {diag.message_primary[:300]}"
+    return worker_error(exc)
+
+
+def with_items_quarantined(batch: Batch, reason: str) -> Batch:
+    """One delivery's batch with its events turned into quarantined items."""
+    kept = Batch(deliveries=batch.deliveries, quarantine=list(batch.quarantine))
+    for number, row in enumerate(batch.events):
+        event_id, name, _, user_id, message_id, status, occurred_at, received_at, source = row[:9]
+        item = {
+            "event_name": name,
+            "user_id": user_id,
+            "message_id": message_id,
+            "status": status,
+            "occurred_at": occurred_at.isoformat(),
+            "properties": orjson.loads(row[10][1:]),  # jsonb's binary form: a version byte first
+        }
+        path = f"events[{number}]"
+        kept.quarantine.append(
+            rejected_row(row[9], source, received_at, Rejected(path, reason, item))
+        )
+    return kept
+
+
+def accepts_canary(conn: psycopg.Connection) -> bool:
+    """Whether the database takes a known-good delivery, event and quarantined item now (in a
+    transaction rolled back): if not, a refusal is the database's, not a delivery's."""
+    now = datetime.now(UTC)
+    delivery_id = uuid.uuid4().bytes
+    event = Event(STATUS_UPDATED, "+16315551234", f"canary.{uuid.uuid4()}", now, "sent")
+    canary = Batch(queued={})
+    canary.add(
+        delivery_row(delivery_id, "whatsapp", now, b"{}"),
+        [event_row(event, delivery_id, "whatsapp", now)],
+        [rejected_row(delivery_id, "whatsapp", now, Rejected("$", "canary", {}))],
+    )
+    try:
+        with conn.transaction():
+            write_batch(conn, canary, precheck=False)
+            raise psycopg.Rollback()
+    except Exception:
+        return False
+    return True

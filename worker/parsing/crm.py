@@ -9,6 +9,7 @@ from worker.parsing.event import (
     STATUS_UPDATED,
     STATUSES,
     Event,
+    check_limits,
     parse_timestamp,
     require,
     text_length,
@@ -61,7 +62,7 @@ def parse_crm_event(
     timestamp = payload.get("timestamp")
     if timestamp is None:
         raise ParseError("'timestamp' is missing")
-    return Event(
+    event = Event(
         event_name=event_name,
         user_id=crm_phone_to_e164(require(contact, "phone", (str, int)), default_region),
         message_id=require(message, "id"),
@@ -69,3 +70,4 @@ def parse_crm_event(
         occurred_at=parse_timestamp(timestamp, received_at),
         properties=props,
     )
+    return check_limits(event)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from wa_analytics.limits import MAX_ID_LENGTH, MAX_INTEGER, MAX_TEXT_LENGTH
 from worker.parsing.errors import ParseError
 
 CHANNEL_WHATSAPP = "whatsapp"
@@ -48,6 +49,22 @@ class Event:
         return bytes(digest)
 
 
+def check_limits(event: Event) -> Event:
+    """``event`` if every value it keeps is within the contract's limits (wa_analytics/limits.py);
+    otherwise a ParseError naming the value, so that the item is quarantined, not stored: a
+    PostgreSQL index refuses a long id and dbt's integer casts refuse a large number."""
+    if len(event.message_id) > MAX_ID_LENGTH:
+        raise ParseError(f"message id longer than {MAX_ID_LENGTH} characters")
+    for key, value in event.properties.items():
+        if type(value) is str:
+            if len(value) > MAX_ID_LENGTH and (key.endswith("_id") or len(value) > MAX_TEXT_LENGTH):
+                limit = MAX_ID_LENGTH if key.endswith("_id") else MAX_TEXT_LENGTH
+                raise ParseError(f"{key!r} longer than {limit} characters")
+        elif type(value) is int and not 0 <= value <= MAX_INTEGER:
+            raise ParseError(f"{key!r} {value} is outside 0..{MAX_INTEGER}")
+    return event
+
+
 @dataclass(slots=True)
 class Rejected:
     """An item of an authentic delivery that could not become an event."""
@@ -77,7 +94,10 @@ def parse_timestamp(value: object, received_at: datetime) -> datetime:
             raise ParseError(f"timestamp {value!r} is not ISO 8601 or Unix seconds") from exc
         if moment.tzinfo is None:
             raise ParseError(f"timestamp {value!r} has no UTC offset; the time zone is ambiguous")
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError as exc:  # e.g. 0001-01-01T00:30+01:00 is before year 1 in UTC
+            raise ParseError(f"timestamp {value!r} is out of range") from exc
     else:
         raise ParseError(f"timestamp {value!r} is not ISO 8601 or Unix seconds")
     return _plausible(moment, value, received_at)

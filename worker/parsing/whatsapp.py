@@ -16,6 +16,7 @@ from worker.parsing.event import (
     STATUSES,
     Event,
     Rejected,
+    check_limits,
     parse_timestamp,
     require,
     text_length,
@@ -72,7 +73,7 @@ def status_event(value: dict, status: dict, received_at: datetime) -> Event:
     """The event of one status in ``value`` (a change's value), with the business's number."""
     event = _status_event(status, received_at)
     event.properties.update(_business_properties(value.get("metadata")))
-    return event
+    return check_limits(event)
 
 
 def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Event | Rejected]:
@@ -85,11 +86,10 @@ def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Even
         for i, item in enumerate(items):
             try:
                 event = parse(item, received_at)
+                event.properties.update(business)
+                yield check_limits(event)
             except ParseError as exc:
                 yield Rejected(f"{path}.{key}[{i}]", str(exc), item)
-                continue
-            event.properties.update(business)
-            yield event
 
 
 def _business_properties(metadata: object) -> dict:
