@@ -64,10 +64,11 @@ class Batch:
         return list(dict.fromkeys(ids + [row[0] for row in self.quarantine]))
 
     def split(self) -> tuple["Batch", "Batch"]:
-        """Two batches of about half the deliveries each, every row with its delivery's."""
+        """Two batches of about half the deliveries each, every row with its delivery's; they
+        share this batch's queued deliveries and dead letters."""
         ids = self.delivery_ids()
         half = set(ids[: len(ids) // 2])
-        first, second = Batch(queued=self.queued), Batch(queued=self.queued)
+        first, second = (Batch(queued=self.queued, dead_letters=self.dead_letters) for _ in "12")
         for table, key in (("deliveries", 0), ("events", 9), ("quarantine", 0)):
             for row in getattr(self, table):  # an event's key: the delivery it was kept from
                 getattr(first if row[key] in half else second, table).append(row)
@@ -155,7 +156,8 @@ def add_unprocessable(batch: Batch, item: Envelope | bytes, rules: PhoneRules, r
         add_quarantined(batch, envelope, stored_json, reason)
     except Exception as exc:
         encoded = item if isinstance(item, bytes) else item.encode()
-        batch.dead_letters.append((encoded, f"{reason}; then {worker_error(exc)} keeping it"))
+        again = worker_error(exc)
+        batch.dead_letters.append((encoded, reason if again == reason else f"{reason}; {again}"))
 
 
 def add_quarantined(batch: Batch, envelope: Envelope, stored_json: bytes, reason: str) -> None:
