@@ -19,6 +19,17 @@ from wa_analytics.database import migrate
 from wa_analytics.runtime import export_pg_environment
 
 TEST_DATABASE = "wa_analytics_test"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=25,
+        help="lists of deliveries tests/test_fuzz_pipeline.py generates (make test: 25)",
+    )
+
+
 RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine, raw.contact_revisions"
 
 
