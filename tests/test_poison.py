@@ -248,3 +248,15 @@ def test_a_database_that_refuses_every_row_gives_the_batch_back(
     assert count(db, "select count(*) from raw.deliveries") == 0
     assert count(db, "select count(*) from raw.quarantine") == 0
     assert not redis_conn.exists(DEAD_LETTERS_KEY) and pending(redis_conn)
+
+
+def test_reprocess_quarantines_what_postgres_refuses_alone(
+    client, db, redis_conn, settings, refusing
+):
+    send_around(client, WA, cloud_api_delivery([text_message("wamid.P", "16315551234", NOW)]))
+    assert run_worker(redis_conn, settings)
+    refusing("events", "new.message_id = 'wamid.P'")
+    reprocess(settings.database_url)
+    assert count(db, "select count(*) from raw.events where message_id like 'wamid.GOOD%%'") == 6
+    (reason,) = [row[0] for row in db.execute("select reason from raw.quarantine")]
+    assert "PostgreSQL refused" in reason

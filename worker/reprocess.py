@@ -5,7 +5,7 @@ import logging
 from wa_analytics import database
 from worker.phones import PhoneRules
 from worker.processing import Batch, add_stored_delivery, uuid_bytes
-from worker.store import write_batch
+from worker.store import write_isolating
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,8 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
     Where two deliveries report one event, ``processing.precedence`` picks the same report as
     when they first arrived, whatever the replay order. One transaction: readers see the old
     rows or the new, never a mix, and the worker waits on the lock rather than writing into a
-    half-rebuilt table.
+    half-rebuilt table. A delivery whose rows fail (the parser, or PostgreSQL refusing them)
+    has its items quarantined with the reason, alone, as in the worker.
     """
     totals = {"deliveries": 0, "events": 0, "quarantine": 0}
     rules = rules or PhoneRules()
@@ -34,7 +35,7 @@ def reprocess(database_url: str, rules: PhoneRules | None = None, chunk: int = 5
                     add_stored_delivery(
                         batch, uuid_bytes(delivery_id), source, received_at, body, rules
                     )
-                added = write_batch(conn, batch)
+                added = write_isolating(conn, batch)
                 totals["deliveries"] += len(rows)
                 totals["events"] += added["events"]
                 totals["quarantine"] += added["quarantine"]
