@@ -7,6 +7,7 @@ fix (``wa-analytics failed --requeue``); keyed by delivery id, so keeping one tw
 """
 
 import hashlib
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ import orjson
 import redis
 
 from wa_analytics.queueing import DEAD_LETTERS_KEY, Envelope, push, schedule_drain
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ def keep_dead_letters(connection: redis.Redis, letters: list[tuple[bytes, str]])
     """Keep each queued delivery (its encoded envelope) with the reason it could not be stored."""
     if not letters:
         return
+    for encoded, reason in letters:
+        log.error("dead letter %s (see `wa-analytics failed`): %s", _key(encoded), reason)
     failed_at = time.time()
     connection.hset(
         DEAD_LETTERS_KEY,

@@ -1,5 +1,6 @@
 """From queued envelopes to the rows of one batch: deliveries, events and quarantined items."""
 
+import logging
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from worker.parsing.event import Event, Rejected
 from worker.parsing.whatsapp import parse_notification, single_status, status_event
 from worker.phones import PhoneRules, pseudonymise
 from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
+
+log = logging.getLogger(__name__)
 
 # jsonb's binary form: a version byte, then the JSON text. Rows hold JSON in the form binary
 # COPY sends, so that no value needs converting on its way out (see store.COPY_TYPES).
@@ -133,6 +136,8 @@ def build_batch(items: Iterable[Envelope | bytes], rules: PhoneRules | None = No
             batch.queued[uuid_bytes(envelope.delivery_id)] = item
             add_delivery(batch, envelope, rules)
         except Exception as exc:  # any class: one delivery never fails its batch
+            # Logged without the exception's words or traceback values: they may quote text.
+            log.warning("quarantining a delivery: %s", worker_error(exc))
             add_unprocessable(batch, item, rules, worker_error(exc))
     return batch
 

@@ -12,6 +12,7 @@ sender re-sending it in a different body) is merged: the report that
 ``processing.precedence`` puts first is kept, so arrival order never decides what is stored.
 """
 
+import logging
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
@@ -193,6 +194,8 @@ def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple], type
             copy.write_row(row)
 
 
+log = logging.getLogger(__name__)
+
 # SQLSTATE classes of a server or a connection in trouble, not of the rows: connection (08),
 # deadlock or serialisation (40), resources such as a full disk (53), shutdown or a statement
 # timeout (57), I/O (58); and a lock not granted (55P03). A batch failing so goes back whole.
@@ -231,6 +234,7 @@ def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = Tru
     if not accepts_canary(conn):
         raise failure
     reason = f"PostgreSQL refused this delivery's rows: {refusal_reason(failure)}"
+    log.warning("quarantining a delivery's items: %s", reason)
     try:
         return Counter(write_batch(conn, with_items_quarantined(batch, reason)))
     except Exception as exc:
