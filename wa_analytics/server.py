@@ -21,6 +21,12 @@ class FlaskServer(BaseApplication):
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn's own documented variable, e.g. GUNICORN_CMD_ARGS="--threads 128": an
+        # operator's tuning (and the bench's variants) without a change here.
+        env_args = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(env_args).items():
+            if value is not None and key != "args":
+                self.cfg.set(key.lower(), value)
 
     def load(self):
         return self.app_factory()
