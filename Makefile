@@ -1,13 +1,14 @@
 # Two commands on a fresh machine (Python 3.11, nothing else running):
 #   make demo   set up, start embedded services, send generated traffic end to end, print marts
 #   make test   set up and run every test: ruff, pytest (which runs dbt build and sqlfluff too,
-#               and the dashboard in headless Chromium, installed from Debian's package if missing)
+#               the dashboard in headless Chromium and the reverse proxy's nginx, both installed
+#               from Debian's packages if missing)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint browser vendor stop clean
+.PHONY: setup demo test lint browser nginx vendor stop clean
 
 setup: $(INSTALLED)
 
@@ -31,7 +32,13 @@ browser:
 	  echo "installing Chromium (Debian package) for the dashboard's browser test"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test: lint browser
+# The reverse proxy's test (tests/test_proxy.py) runs Debian's nginx in front of the service.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || [ -n "$$WA_NGINX" ] || { \
+	  echo "installing nginx (Debian package) for the reverse proxy's test"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx >/dev/null; }
+
+test: lint browser nginx
 	$(BIN)/pytest
 
 # Refresh the charting library the dashboard serves from the npm registry's builds.

@@ -6,6 +6,15 @@ from collections.abc import Callable
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+# Connections a worker holds at once, each with a thread of its own. gunicorn's threaded worker
+# gives a new connection a thread for up to 5 s while it waits for the first bytes (then closes
+# it: keepalive 0 below); with as many threads as connections a worker never queues a request
+# behind idle sockets, and one at its limit stops accepting, leaving new connections to the
+# other workers. So workers x THREADS idle connections (640 for the ingest service on 2 cores,
+# 256 for the dashboard's 2 workers) delay no answer; beyond that, or facing the internet, the
+# buffering proxy (deploy/nginx) takes them. Measured in BENCHMARKS.md ("Idle clients").
+THREADS = 128
+
 
 def default_workers() -> int:
     """Gunicorn's guidance, 2 x cores + 1: the work is short and waits on Redis or Postgres."""
@@ -21,6 +30,12 @@ class FlaskServer(BaseApplication):
     def load_config(self):
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        # gunicorn's own documented variable, e.g. GUNICORN_CMD_ARGS="--threads 128": an
+        # operator's tuning (and the bench's variants) without a change here.
+        env_args = self.cfg.parser().parse_args(self.cfg.get_cmd_args_from_env())
+        for key, value in vars(env_args).items():
+            if value is not None and key != "args":
+                self.cfg.set(key.lower(), value)
 
     def load(self):
         return self.app_factory()
@@ -38,7 +53,9 @@ def serve(
         {
             "bind": f"{host}:{port}",
             "workers": workers or default_workers(),
-            "worker_class": "sync",
+            "worker_class": "gthread",
+            "threads": THREADS,
+            "worker_connections": THREADS,
             # Build the app (and check its configuration) once, before forking.
             "preload_app": True,
             "accesslog": None,
@@ -46,7 +63,10 @@ def serve(
             "loglevel": log_level.lower(),
             "timeout": 30,
             "graceful_timeout": 10,
-            "keepalive": 5,
+            # gunicorn keeps no connection alive when every connection has its thread (nor did
+            # its sync workers); 0 also closes a connection silent for 5 s at once, where 5
+            # would park it 5 s longer.
+            "keepalive": 0,
             # One shared control socket per user would collide between several services.
             "control_socket_disable": True,
         },
