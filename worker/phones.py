@@ -98,40 +98,53 @@ def plainly_canonical(digits: str) -> bool:
     if not digits.isascii():
         return False  # the parser turns other scripts' digits into ASCII ones
     for size in (1, 2, 3):
-        if (national_prefix := _national_prefix(digits[:size])) is not None:
+        if (plan := _numbering_plan(digits[:size])) is not None:
+            national_prefix, regions = plan
             national = digits[size:]
             return (
                 national[:1] not in ("", "0")
-                and not (national_prefix and _strips_something(national_prefix, national))
-                and is_valid_national_number(int(digits[:size]), national)
+                and not (
+                    national.startswith(national_prefix)
+                    if type(national_prefix) is str
+                    else _strips_something(national_prefix, national)
+                )
+                and _is_valid_in(regions, national)
             )
     return False
 
 
-def _strips_something(national_prefix: re.Pattern, national: str) -> bool:
+def _strips_something(national_prefix: re.Pattern | None, national: str) -> bool:
     # Argentina's pattern matches nothing at the start of most numbers, which keeps them as
     # they are (an empty match captures no group for the transform rule to use).
-    found = national_prefix.match(national)
+    found = national_prefix.match(national) if national_prefix is not None else None
     return found is not None and found.end() > 0
 
 
+_Regions = tuple[tuple[re.Pattern | None, dict[int, re.Pattern]], ...]
+
+
 @lru_cache(maxsize=1024)
-def _national_prefix(code: str) -> re.Pattern | str | None:
-    """The pattern of a national prefix the parser strips after country code ``code`` ('' if
-    there is none); None if ``code`` is no country code."""
+def _numbering_plan(code: str) -> tuple[re.Pattern | str | None, _Regions] | None:
+    """What the fast path needs of country code ``code``: the national prefix the parser strips
+    (a string when it is a plain one, else its pattern; None if there is none) and the valid
+    numbers of its regions (``_valid_patterns``). None if ``code`` is no country code."""
     if code[:1] in ("", "0") or int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         return None
     region = phonenumbers.region_code_for_country_code(int(code))
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(int(code), region)
     prefix = metadata.national_prefix_for_parsing if metadata is not None else None
-    return re.compile(prefix) if prefix else ""
+    national_prefix = (prefix if prefix.isdigit() else re.compile(prefix)) if prefix else None
+    return national_prefix, _valid_patterns(int(code))
 
 
 def is_valid_national_number(country_code: int, national: str) -> bool:
     """``phonenumbers.is_valid_number`` for the number ``country_code`` + ``national`` (its
     national significant digits), at a fraction of its cost: the same metadata, the same order
     of regions, one precompiled pattern per region and length."""
-    regions = _valid_patterns(country_code)
+    return _is_valid_in(_valid_patterns(country_code), national)
+
+
+def _is_valid_in(regions: _Regions, national: str) -> bool:
     if len(regions) == 1:
         pattern = regions[0][1].get(len(national))
         return pattern is not None and pattern.fullmatch(national) is not None
@@ -154,7 +167,7 @@ _NUMBER_TYPES = (
 
 
 @lru_cache(maxsize=1024)
-def _valid_patterns(code: int) -> tuple[tuple[re.Pattern | None, dict[int, re.Pattern]], ...]:
+def _valid_patterns(code: int) -> _Regions:
     """Per region of country code ``code``, in phonenumbers' order: its leading-digits pattern
     (which decides the region of a number sharing the code) and, per length of national number,
     one pattern matching exactly the numbers of that length valid in the region."""
