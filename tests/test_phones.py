@@ -372,6 +372,24 @@ def test_any_digits_taken_without_parsing_parse_to_themselves(digits):
         assert _parsed(digits) == "+" + digits
 
 
+def _resolved(resolve, digits: str) -> str | None:
+    try:
+        return resolve(digits)
+    except ParseError:
+        return None
+
+
+@given(
+    st.sampled_from(["521", "52", "55", "5511", "5521", "5591", "5520", "5590", "550"]),
+    st.text("0123456789", min_size=5, max_size=11),
+)
+def test_mexican_and_brazilian_ids_resolved_without_the_parser_are_what_the_parser_gives(
+    prefix, rest
+):
+    digits = prefix + rest
+    assert _resolved(lambda d: phones._international(d, d), digits) == _parsed(digits)
+
+
 def test_the_fast_validity_check_is_phonenumbers_own():
     """Across every country code: random national numbers, and numbers near each region's
     examples of every kind, get the same verdict from both."""
@@ -416,9 +434,12 @@ def test_ids_that_the_parser_would_change_are_parsed(monkeypatch):
     phones._whatsapp_id_to_e164.cache_clear()
     assert phones.whatsapp_id_to_e164("447400654321") == "+447400654321"
     assert phones.whatsapp_id_to_e164("5491123456789") == "+5491123456789"  # Argentina
+    # WhatsApp's spellings of Mexican and Brazilian mobiles are read without it too
+    assert phones.whatsapp_id_to_e164("5215512345678") == "+525512345678"
+    assert phones.whatsapp_id_to_e164("551187654321") == "+5511987654321"
     for wa_id in ("4407400654322", "٤٤٧٤٠٠٦٥٤٣٢١", "999123456", "1", "447700900123",
-                  "5215512345678", "551187654321"):  # fmt: skip
+                  "5211234567890", "552087654321"):  # fmt: skip
         # a national prefix after the country code, other digits, no such country, too short,
-        # not valid, WhatsApp's spellings of Mexican and Brazilian mobiles
+        # not valid, WhatsApp's spellings of numbers that are not valid either
         with pytest.raises(AssertionError, match="parsed"):
             phones.whatsapp_id_to_e164(wa_id)

@@ -261,6 +261,16 @@ def _international(digits: str, original: str | int) -> str:
     """The number whose international digits (no '+') are ``digits``."""
     if plainly_canonical(digits):
         return "+" + digits
+    # Meta's ids of older Mexican and Brazilian accounts, without the parser (a campaign to
+    # Mexico brings thousands): the same rule, on the digits, where the result is plain.
+    code, national = digits[:2], digits[2:]
+    respelled = _whatsapp_national(int(code), national) if code in ("52", "55") else None
+    if (
+        respelled
+        and plainly_canonical(code + respelled)
+        and not is_valid_national_number(int(code), national)
+    ):
+        return "+" + code + respelled
     return _parse("+" + digits, None, original)
 
 
@@ -288,6 +298,16 @@ def _parse(text: str, region: str | None, original: str | int) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _whatsapp_spelling(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
+    """The number ``number`` stands for if it is one of WhatsApp's spellings, else itself."""
+    national = None
+    if not number.italian_leading_zero:
+        national = _whatsapp_national(number.country_code, str(number.national_number))
+    if national is None:
+        return number
+    return phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(national))
+
+
 # WhatsApp's own spellings of a number, read as the number itself (docs/events.md, "Phone
 # numbers", gives the sources). Each rewrites only a number that is not valid as written, and
 # the result must be valid: a valid number is never changed, so no two people are merged.
@@ -298,18 +318,13 @@ def _parse(text: str, region: str | None, original: str | int) -> str:
 #   wa_id of an account older than that may lack it. An area code and eight digits starting
 #   with 6, 8 or 9 is no number now, only such a mobile without its 9. Eight digits starting
 #   with 2-5 (landlines) or 7 (trunked radio, still valid as written) are never changed.
-def _whatsapp_spelling(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNumber:
-    """The number ``number`` stands for if it is one of WhatsApp's spellings, else itself."""
-    if number.italian_leading_zero:
-        return number
-    national = str(number.national_number)
-    if number.country_code == 52 and len(national) == 11 and national[0] == "1":
-        national = national[1:]
-    elif number.country_code == 55 and len(national) == 10 and national[2] in "689":
-        national = national[:2] + "9" + national[2:]
-    else:
-        return number
-    return phonenumbers.PhoneNumber(country_code=number.country_code, national_number=int(national))
+def _whatsapp_national(country_code: int, national: str) -> str | None:
+    """The national number that ``national`` spells in WhatsApp's ids, or None if it is none."""
+    if country_code == 52 and len(national) == 11 and national[0] == "1":
+        return national[1:]
+    if country_code == 55 and len(national) == 10 and national[2] in "689":
+        return national[:2] + "9" + national[2:]
+    return None
 
 
 def _json_type(value: object) -> str:
