@@ -48,7 +48,7 @@ def three_messages_two_statuses():
         messages=[
             text_message("wamid.IN1", WA_ID, NOW - 300, "Hi! Do you deliver on Sundays?"),
             text_message("wamid.IN2", WA_ID, NOW - 290, "To Brooklyn"),
-            text_message("wamid.IN3", "447700900123", NOW - 200, "Hello from London"),
+            text_message("wamid.IN3", "447400900123", NOW - 200, "Hello from London"),
         ],
         statuses=[
             status("wamid.OUT1", WA_ID, NOW - 100, "delivered"),
@@ -96,7 +96,7 @@ def test_rows_carry_the_standardised_event(client, db, redis_conn, settings):
     assert abs(received_at.timestamp() - time.time()) < 30
     assert props["content_length"] == len("Hi! Do you deliver on Sundays?")
     assert props["direction"] == "inbound" and props["source"] == "whatsapp"
-    assert count(db, where="user_id = '+447700900123'") == 1
+    assert count(db, where="user_id = '+447400900123'") == 1
 
 
 def test_message_text_is_never_stored(client, db, redis_conn, settings):
@@ -331,7 +331,7 @@ def test_opt_in_pseudonymisation_stores_no_number(client, db, redis_conn, settin
         for table in ("raw.events", "raw.deliveries", "raw.quarantine")
         for row in db.execute(f"select * from {table}").fetchall()
     )
-    for number in ("16315551234", "6315551234", "447700900123", "555-9876", "5559876", "555-1234"):
+    for number in ("16315551234", "6315551234", "447400900123", "555-9876", "5559876", "555-1234"):
         assert number not in everything
     [reason] = db.execute("select reason from raw.quarantine").fetchone()
     assert "no country code" in reason

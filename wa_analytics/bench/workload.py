@@ -15,7 +15,7 @@ BUSINESS = {"display_phone_number": "15550001111", "phone_number_id": "106540352
 # Valid mobile ranges per country, so that phone parsing does its full work.
 NUMBER_PREFIXES = [
     ("1631555", 11),
-    ("447911", 12),
+    ("447400", 12),
     ("5511987", 13),
     ("9198765", 12),
     ("4915112", 13),
