@@ -162,6 +162,11 @@ def test_postgres_down_mid_traffic_loses_nothing(servers, redis_conn, tmp_path, 
     try:
         for number in range(300):
             if number == 100:
+                # Mid-traffic for a running worker (on a busy machine it may still be starting).
+                with psycopg.connect(url, autocommit=True) as db:
+                    deadline = time.monotonic() + 60
+                    while count(db) == 0 and time.monotonic() < deadline:
+                        time.sleep(0.1)
                 postmaster = int((folder / "pg" / "postmaster.pid").read_text().split()[0])
                 os.kill(postmaster, signal.SIGQUIT)  # pg_ctl stop -m immediate
             assert signed_post(client, "/webhooks/whatsapp", delivery(number)).status_code == 200
