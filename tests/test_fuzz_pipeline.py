@@ -137,9 +137,15 @@ def cloud_notification(draw) -> dict:
         "messages": draw(mostly(st.lists(cloud_message(), max_size=3))),
         "statuses": draw(mostly(st.lists(cloud_status(), max_size=3))),
     }  # fmt: skip
-    change = {"field": draw(mostly(st.just("messages"))), "value": draw(mostly(st.just(value)))}
-    return {"object": "whatsapp_business_account",
-            "entry": draw(mostly(st.just([{"id": "1", "changes": [change]}])))}  # fmt: skip
+    if draw(st.booleans()):  # a field Meta adds, e.g. a business app's message echoes
+        value["message_echoes"] = [{"id": "wamid.E", "text": {"body": draw(person_text)}}]
+    change = {"field": draw(mostly(st.sampled_from(["messages", "smb_message_echoes"]))),
+              "value": draw(mostly(st.just(value)))}  # fmt: skip
+    entry = {"id": "1", "changes": [change]}
+    payload = {"object": "whatsapp_business_account", "entry": draw(mostly(st.just([entry])))}
+    for container in draw(st.lists(st.sampled_from([payload, entry, change]), max_size=2)):
+        container["note"] = draw(person_text)  # a key no schema has, holding text
+    return payload
 
 
 @st.composite
@@ -155,7 +161,8 @@ def crm_delivery(draw) -> dict:
                                         "media": draw(mostly(st.just({"caption": draw(person_text),
                                                                       "mime_type": "image/png"})))}))),
         "agent": draw(mostly(st.just({"id": draw(mostly(st.text(alphabet=SAFE, max_size=300))),
-                                      "name": draw(safe_text)}))),
+                                      "name": draw(person_text)}))),
+        "notes": draw(mostly(person_text)),  # a key the schema does not have, holding text
         "status": draw(mostly(st.sampled_from(["sent", "delivered", "read", "failed"]))),
         "error": draw(mostly(st.just({"code": draw(error_codes), "title": draw(safe_text)}))),
     }  # fmt: skip

@@ -361,3 +361,22 @@ def test_require_returns_a_present_value_of_its_kind(mapping, key, kind, expecte
 def test_require_refuses_what_is_missing_or_of_another_kind(mapping, key, kind):
     with pytest.raises(ParseError, match=repr(key)):
         require(mapping, key, kind)
+
+
+def test_keys_no_schema_has_are_redacted_at_every_level():
+    """Redaction keeps what it knows is structure and redacts everything else: a field Meta adds
+    (a business app's message echoes) or a sender invents may hold what people wrote."""
+    secret = "meet me at 5"
+    notification = cloud_api_delivery(statuses=[status("wamid.S", "16315551234", 1764000990)])
+    notification["note"] = secret
+    entry = notification["entry"][0]
+    entry["note"] = secret
+    entry["changes"][0]["note"] = secret
+    entry["changes"][0]["value"]["message_echoes"] = [{"id": "wamid.E", "text": {"body": secret}}]
+    crm = crm_event("whatsapp.message.sent", "wamid.C", "+16315551234", 1764000990,
+                    agent={"id": "agent-7", "name": secret}, notes=secret)  # fmt: skip
+    redacted = [redact_whatsapp(notification), redact_crm(crm)]
+    assert secret not in orjson.dumps(redacted).decode()
+    kept = redacted[0]["entry"][0]["changes"][0]["value"]
+    assert kept["statuses"] == notification["entry"][0]["changes"][0]["value"]["statuses"]
+    assert redacted[1]["agent"]["id"] == "agent-7" and redacted[1]["contact"]["phone"]

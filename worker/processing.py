@@ -16,7 +16,7 @@ from worker.parsing.errors import ParseError
 from worker.parsing.event import Event, Rejected
 from worker.parsing.whatsapp import parse_notification, single_status, status_event
 from worker.phones import PhoneRules, pseudonymise
-from worker.redact import pseudonymise_phones, redact_crm, redact_whatsapp
+from worker.redact import holds_no_text, pseudonymise_phones, redact_crm, redact_whatsapp
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +206,11 @@ def add_delivery(batch: Batch, envelope: Envelope, rules: PhoneRules) -> None:
 def _add_single_status(
     batch: Batch, delivery_id: bytes, body: bytes, payload: dict, received_at: datetime
 ) -> bool:
-    """The fast path for a notification of one status (see ``single_status``): nothing in it
-    to redact, so it is kept as received. False sends anything else down the general path,
-    which also turns a status that does not parse into a quarantined item."""
+    """The fast path for a notification of one status (see ``single_status``) with nothing to
+    redact, kept as received. False sends anything else down the general path, which also
+    turns a status that does not parse into a quarantined item."""
     found = single_status(payload)
-    if found is None:
+    if found is None or not holds_no_text(payload):
         return False
     try:
         event = status_event(*found, received_at)
@@ -228,33 +228,17 @@ def stored_form(
 ) -> tuple[dict, bytes]:
     """The delivery as it is kept (text redacted, numbers hashed if asked) and its JSON.
 
-    A status notification holds no text: when the body has nothing to redact (no message, no
-    contact profile, no escape that could spell one), it is kept as received, without a copy,
-    unless ``redact`` asks for a redacted copy all the same.
+    A status notification holds no text: when the body has nothing to redact (only keys kept
+    as they are, see ``redact.holds_no_text``), it is kept as received, without a copy, unless
+    ``redact`` asks for a redacted copy all the same.
     """
-    if source == "whatsapp" and not (rules.hash_key or redact) and not _may_hold_text(payload):
+    if source == "whatsapp" and not (rules.hash_key or redact) and holds_no_text(payload):
         return payload, body
     stored = redact_whatsapp(payload) if source == "whatsapp" else redact_crm(payload)
     if rules.hash_key:
         # With pseudonymisation on, no number is stored anywhere, the raw delivery included.
         stored = pseudonymise_phones(stored, source, rules)
     return stored, orjson.dumps(stored)
-
-
-def _may_hold_text(payload: dict) -> bool:
-    """Whether a Cloud API notification has messages or contact profiles (or an odd shape)."""
-    entries = payload.get("entry")
-    if not isinstance(entries, list):
-        return True
-    for entry in entries:
-        changes = entry.get("changes") if isinstance(entry, dict) else None
-        if not isinstance(changes, list):
-            return True
-        for change in changes:
-            value = change.get("value") if isinstance(change, dict) else None
-            if not isinstance(value, dict) or "messages" in value or "contacts" in value:
-                return True
-    return False
 
 
 def without_nul(value: object) -> object:

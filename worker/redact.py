@@ -19,6 +19,41 @@ STRUCTURAL_KEYS = frozenset(
     {"id", "type", "mime_type", "sha256", "animated", "voice", "message_id", "filename_length"}
 )
 MESSAGE_KEYS_KEPT = frozenset({"from", "id", "timestamp", "type", "context", "errors"})
+# The keys of a Cloud API notification kept at each level: structure, ids and Meta's own words.
+# Any other key's value is redacted like text: a field Meta adds (the message echoes of a
+# business app, say) or a sender invents may hold what people wrote. Contacts and messages are
+# kept item by item, their text redacted.
+PAYLOAD_KEYS_KEPT = frozenset({"object", "entry"})
+ENTRY_KEYS_KEPT = frozenset({"id", "time", "changes"})
+CHANGE_KEYS_KEPT = frozenset({"field", "value"})
+VALUE_KEYS_WITHOUT_TEXT = frozenset({"messaging_product", "metadata", "statuses", "errors"})
+# The CRM event's keys kept as they are; contact, message, agent and error keep their ids only.
+CRM_KEYS_KEPT = frozenset({"event", "timestamp", "status"})
+CRM_INNER_KEYS_KEPT = {
+    "contact": frozenset({"phone"}),
+    "message": frozenset({"id", "type"}),
+    "agent": frozenset({"id"}),
+    "error": frozenset({"code", "title"}),
+}
+
+
+def holds_no_text(payload: dict) -> bool:
+    """Whether a Cloud API notification has nothing to redact: every key at every level is one
+    kept as it is (a campaign's status notifications), so it can be stored as received."""
+    entries = payload.get("entry")
+    if not payload.keys() <= PAYLOAD_KEYS_KEPT or not isinstance(entries, list):
+        return False
+    for entry in entries:
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        if not isinstance(changes, list) or not entry.keys() <= ENTRY_KEYS_KEPT:
+            return False
+        for change in changes:
+            value = change.get("value") if isinstance(change, dict) else None
+            if not isinstance(value, dict) or not change.keys() <= CHANGE_KEYS_KEPT:
+                return False
+            if not value.keys() <= VALUE_KEYS_WITHOUT_TEXT:
+                return False
+    return True
 
 
 def redact_whatsapp(payload: dict) -> dict:
@@ -27,22 +62,33 @@ def redact_whatsapp(payload: dict) -> dict:
     Only the containers on the way to what changes are copied (a deep copy cost more than all the
     parsing); what is kept unchanged (statuses, metadata) is shared with ``payload``.
     """
-    result = dict(payload)
+    result = _kept(payload, PAYLOAD_KEYS_KEPT)
     if isinstance(result.get("entry"), list):
         result["entry"] = [_redact_entry(entry) for entry in result["entry"]]
     return result
 
 
+def _kept(mapping: dict, kept: frozenset) -> dict:
+    """A copy of ``mapping`` with the values of keys not in ``kept`` redacted."""
+    return {key: value if key in kept else _redact_content(value) for key, value in mapping.items()}
+
+
 def _redact_entry(entry: object) -> object:
-    if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
-        return entry
-    return entry | {"changes": [_redact_change(change) for change in entry["changes"]]}
+    if not isinstance(entry, dict):
+        return _redact_content(entry)
+    entry = _kept(entry, ENTRY_KEYS_KEPT)
+    if isinstance(entry.get("changes"), list):
+        entry["changes"] = [_redact_change(change) for change in entry["changes"]]
+    return entry
 
 
 def _redact_change(change: object) -> object:
-    if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+    if not isinstance(change, dict):
+        return _redact_content(change)
+    change = _kept(change, CHANGE_KEYS_KEPT)
+    if not isinstance(change.get("value"), dict):
         return change
-    value = dict(change["value"])
+    value = _kept(change["value"], VALUE_KEYS_WITHOUT_TEXT | {"contacts", "messages"})
     if isinstance(value.get("contacts"), list):
         value["contacts"] = [
             contact | {"profile": _redact_content(contact["profile"])}
@@ -50,25 +96,24 @@ def _redact_change(change: object) -> object:
             else contact
             for contact in value["contacts"]
         ]
+    elif "contacts" in value:
+        value["contacts"] = _redact_content(value["contacts"])
     if isinstance(value.get("messages"), list):
         value["messages"] = [_redact_message(message) for message in value["messages"]]
-    return change | {"value": value}
+    elif "messages" in value:
+        value["messages"] = _redact_content(value["messages"])
+    change["value"] = value
+    return change
 
 
 def redact_crm(payload: dict) -> dict:
-    """A copy of a CRM event with the message text, caption and contact name removed."""
-    result = dict(payload)
-    message = result.get("message")
-    if isinstance(message, dict):
-        result["message"] = {
-            key: value if key in ("id", "type") else _redact_content(value)
-            for key, value in message.items()
-        }
-    contact = result.get("contact")
-    if isinstance(contact, dict):
-        result["contact"] = contact = dict(contact)
-        if "name" in contact:
-            contact["name"] = _redact_content(contact["name"])
+    """A copy of a CRM event with the message text, caption, names and any key it does not
+    know redacted: only the event, its times, ids, the contact's number and error are kept."""
+    result = _kept(payload, CRM_KEYS_KEPT | CRM_INNER_KEYS_KEPT.keys())
+    for key, kept in CRM_INNER_KEYS_KEPT.items():
+        if key in result:
+            inner = result[key]
+            result[key] = _kept(inner, kept) if isinstance(inner, dict) else _redact_content(inner)
     return result
 
 
