@@ -2,8 +2,13 @@
 
 import subprocess
 import sys
+from datetime import datetime, timedelta
 
+import yaml
+
+from wa_analytics import limits
 from wa_analytics.dbt import PROJECT_ROOT, run_dbt
+from worker.parsing.event import EARLIEST_PLAUSIBLE, MAX_CLOCK_SKEW
 
 
 def test_dbt_build_passes_on_an_empty_raw_schema(db):
@@ -31,3 +36,15 @@ def test_sqlfluff_is_clean(servers):
     ]
     assert result.returncode == 0, result.stderr[-2000:]
     assert violations == []
+
+
+def test_limits_in_dbt_vars_equal_the_contract():
+    """dbt excludes exactly what the worker refuses: the same numbers on both sides."""
+    project = yaml.safe_load((PROJECT_ROOT / "dbt_project.yml").read_text())["vars"]
+    assert project["max_id_length"] == limits.MAX_ID_LENGTH
+    assert project["max_text_length"] == limits.MAX_TEXT_LENGTH
+    assert project["max_integer"] == limits.MAX_INTEGER
+    earliest = datetime.fromisoformat(project["earliest_occurred_at"])
+    assert earliest == EARLIEST_PLAUSIBLE
+    count, unit = project["max_clock_skew"].split()
+    assert timedelta(**{unit.rstrip("s") + "s": int(count)}) == MAX_CLOCK_SKEW

@@ -9,7 +9,6 @@ status_updates as (
 pivoted as (
     select
         message_id,
-        contact_id,
         min(case when status = 'sent' then occurred_at end) as sent_status_at,
         min(case when status = 'delivered' then occurred_at end) as delivered_status_at,
         min(case when status = 'read' then occurred_at end) as read_status_at,
@@ -21,7 +20,7 @@ pivoted as (
         bool_or(is_billable) as is_billable,
         max(loaded_at) as loaded_at
     from status_updates
-    group by message_id, contact_id
+    group by message_id
 )
 
 select * from pivoted

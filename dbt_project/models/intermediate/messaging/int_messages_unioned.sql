@@ -1,4 +1,5 @@
--- Every message of every contact, inbound and outbound, each once, with the time it counts at.
+-- Every message of every contact, inbound and outbound, each once, with the time it counts at
+-- and one contact.
 -- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
 -- here, in one model, so that the models that read them wait for one build, not two. Each row
@@ -35,6 +36,8 @@ outbound_reports as (
         contact_id,
         agent_id,
         business_phone_number_id,
+        source,
+        delivery_id,
         occurred_at,
         loaded_at,
         true as is_reported_sent
@@ -48,16 +51,29 @@ outbound_reports as (
         contact_id,
         null as agent_id,
         business_phone_number_id,
+        source,
+        delivery_id,
         occurred_at,
         loaded_at,
         false as is_reported_sent
     from status_updates
 ),
 
+-- One row per outbound message. The CRM and Meta may spell one number differently: the message
+-- counts under the contact of its first report by the worker's precedence
+-- (worker.processing.precedence): Meta's before the CRM's, then the earlier occurred_at, then the
+-- smaller delivery_id.
 outbound as (
     select
         outbound_reports.message_id,
-        outbound_reports.contact_id,
+        (array_agg(
+            outbound_reports.contact_id
+            order by
+                outbound_reports.source != 'whatsapp' asc,
+                outbound_reports.occurred_at asc,
+                outbound_reports.delivery_id asc,
+                outbound_reports.contact_id asc
+        ))[1] as contact_id,
         max(outbound_reports.agent_id) as agent_id,
         max(outbound_reports.business_phone_number_id) as business_phone_number_id,
         'outbound' as direction,
@@ -70,11 +86,9 @@ outbound as (
         not exists (
             select 1
             from inbound
-            where
-                inbound.message_id = outbound_reports.message_id
-                and inbound.contact_id = outbound_reports.contact_id
+            where inbound.message_id = outbound_reports.message_id
         )
-    group by outbound_reports.message_id, outbound_reports.contact_id
+    group by outbound_reports.message_id
 ),
 
 unioned as (

@@ -1,25 +1,29 @@
 -- One row per WhatsApp message, inbound (message_received) or outbound as the CRM reported it
 -- (message_sent). Outbound messages known only from Meta's statuses are added downstream.
+-- Only usable events, their values checked (base_whatsapp__events; the rest: excluded_events).
 with
 
 events as (
-    select * from {{ source('whatsapp', 'events') }}
+    select * from {{ ref('base_whatsapp__events') }}
+    where exclusion_reason is null
 ),
 
 messages as (
     select
         message_id,
-        user_id as contact_id,
-        properties ->> 'agent_id' as agent_id,
-        properties ->> 'business_phone_number_id' as business_phone_number_id,
+        contact_id,
+        delivery_id,
+        event_id,
+        agent_id,
+        business_phone_number_id,
         case event_name
             when 'message_received' then 'inbound'
             else 'outbound'
         end as direction,
-        properties ->> 'message_type' as message_type,
+        message_type,
         source,
-        coalesce((properties ->> 'content_length')::integer, 0) as content_length,
-        coalesce((properties ->> 'has_media')::boolean, false) as has_media,
+        content_length,
+        has_media,
         occurred_at,
         received_at,
         loaded_at
@@ -28,12 +32,37 @@ messages as (
 ),
 
 -- raw.events keeps one row per message id and event name; should a message id ever arrive under
--- both names, its earliest report wins so that each message is counted once. Keyed by contact
--- too, so that a filter on the contact reaches the index on raw.events through this view.
+-- both names, or twice under one (rows from before its unique key), one report is kept by the
+-- worker's precedence (worker.processing.precedence): Meta's before the CRM's, then the earlier
+-- occurred_at, then the smaller delivery_id and event_id. Each message counts once, under the
+-- contact of that report, however the sources spell the number.
 deduplicated as (
-    select distinct on (contact_id, message_id) *
+    select distinct on (message_id) *
     from messages
-    order by contact_id asc, message_id asc, occurred_at asc, loaded_at asc
+    order by
+        message_id asc,
+        source != 'whatsapp' asc,
+        occurred_at asc,
+        delivery_id asc,
+        event_id asc
+),
+
+final as (
+    select
+        message_id,
+        contact_id,
+        delivery_id,
+        agent_id,
+        business_phone_number_id,
+        direction,
+        message_type,
+        source,
+        content_length,
+        has_media,
+        occurred_at,
+        received_at,
+        loaded_at
+    from deduplicated
 )
 
-select * from deduplicated
+select * from final
