@@ -21,7 +21,8 @@ def shape_refusal(body: bytes, payload: object) -> str | None:
 
 
 def nesting_depth(body: bytes, payload: object) -> int:
-    """How deeply ``payload`` nests arrays and objects (a scalar is 0).
+    """How deeply ``payload`` nests arrays and objects (a scalar is 0), or, when that is at most
+    the limit, possibly a larger number no larger than the limit.
 
     A body with no more brackets than the limit cannot nest deeper than it: counting them is a
     pass in C, and settles nearly every delivery without walking the tree.
@@ -56,10 +57,15 @@ def duplicate_key(body: bytes, payload: object) -> str | None:
     found: list[str] = []
 
     def keep_pairs(pairs: list[tuple[str, object]]) -> dict:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) < len(keys) and not found:
-            found.append(next(key for key in keys if keys.count(key) > 1))
-        return dict(pairs)
+        kept = dict(pairs)
+        if len(kept) < len(pairs) and not found:
+            seen: set[str] = set()
+            for key, _ in pairs:
+                if key in seen:
+                    found.append(key)
+                    break
+                seen.add(key)
+        return kept
 
     json.loads(body, object_pairs_hook=keep_pairs)
     return found[0] if found else None
