@@ -78,9 +78,13 @@ def requeue_dead_letters(connection: redis.Redis, queue_name: str, batch_size: i
             envelope = Envelope.decode(value.partition(b"\n")[2])
         except (ValueError, KeyError, TypeError):
             continue
-        if push(connection, envelope, batch_size):
+        # One transaction, the letter taken out first: a drain that fails the delivery again
+        # can only keep it anew after this, never have its new letter deleted by it.
+        pipe = connection.pipeline(transaction=True)
+        pipe.hdel(DEAD_LETTERS_KEY, key)
+        push(pipe, envelope, batch_size)
+        if pipe.execute()[1]:
             schedule_drain(connection, queue_name)
-        connection.hdel(DEAD_LETTERS_KEY, key)
         requeued += 1
     return requeued
 
