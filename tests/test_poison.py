@@ -218,7 +218,7 @@ def test_rows_postgres_refuses_fail_their_delivery_alone(
 def test_a_delivery_postgres_refuses_even_quarantined_is_a_dead_letter(
     client, db, redis_conn, settings, refusing
 ):
-    refusing("deliveries", "new.source = 'crm'")
+    refusing("deliveries", "new.body::text like '%%wamid.P%%'")
     send_around(client, CRM, crm_event("whatsapp.message.received", "wamid.P", "+16315551234", NOW))
     assert run_worker(redis_conn, settings)
     assert_goods_stored(db, redis_conn, settings)
@@ -260,3 +260,23 @@ def test_reprocess_quarantines_what_postgres_refuses_alone(
     assert count(db, "select count(*) from raw.events where message_id like 'wamid.GOOD%%'") == 6
     (reason,) = [row[0] for row in db.execute("select reason from raw.quarantine")]
     assert "PostgreSQL refused" in reason
+
+
+def test_a_report_kept_over_another_deliverys_is_replaced_if_its_delivery_is_refused(
+    client, db, redis_conn, settings, refusing
+):
+    """Meta and the CRM report one status in one batch; Meta's report is kept (it comes first),
+    but Meta's delivery is refused for another of its items: the CRM's report is stored."""
+    refusing("events", "new.message_id = 'wamid.P'")
+    crm = crm_event("whatsapp.status.updated", "wamid.E", "+16315551234", NOW, status="delivered")
+    meta = cloud_api_delivery(
+        [text_message("wamid.P", "16315551234", NOW)],
+        [status("wamid.E", "16315551234", NOW, "delivered")],
+    )
+    assert signed_post(client, CRM, crm).status_code == 200
+    send_around(client, WA, meta)
+    assert run_worker(redis_conn, settings)
+    assert_goods_stored(db, redis_conn, settings)
+    stored = db.execute("select source from raw.events where message_id = 'wamid.E'").fetchall()
+    assert stored == [("crm",)]
+    assert count(db, "select count(*) from raw.quarantine") == 2  # Meta's two events

@@ -36,14 +36,15 @@ class Batch:
     order they came in. A delivery's rows are added together or not at all (``add``), so a
     batch can be split by delivery (``split``); ``dead_letters`` are the deliveries that could
     not be stored at all, with the reason (kept in Redis by the drain: worker.dead_letters).
+    ``runners_up`` keeps the reports that lost to another delivery's: if that delivery cannot
+    be stored, the best of them takes its place (store.with_items_quarantined).
     """
 
     deliveries: list[tuple] = field(default_factory=list)
     events: list[tuple] = field(default_factory=list)
     quarantine: list[tuple] = field(default_factory=list)
     dead_letters: list[tuple[bytes, str]] = field(default_factory=list)
-    # Each delivery as queued, by its id's 16 bytes: what a dead letter keeps.
-    queued: dict[bytes, bytes] = field(default_factory=dict)
+    runners_up: dict[bytes, list[tuple]] = field(default_factory=dict)
     _event_rows: dict = field(default_factory=dict)
     _delivery_ids: set = field(default_factory=set)
 
@@ -58,8 +59,10 @@ class Batch:
             if index is None:
                 self._event_rows[row[0]] = len(self.events)
                 self.events.append(row)
-            elif precedence(row) < precedence(self.events[index]):
-                self.events[index] = row
+            else:
+                if precedence(row) < precedence(self.events[index]):
+                    row, self.events[index] = self.events[index], row
+                self.runners_up.setdefault(row[0], []).append(row)
 
     def delivery_ids(self) -> list[bytes]:
         """The deliveries this batch holds rows of, in order (reprocess adds no delivery rows)."""
@@ -68,10 +71,12 @@ class Batch:
 
     def split(self) -> tuple["Batch", "Batch"]:
         """Two batches of about half the deliveries each, every row with its delivery's; they
-        share this batch's queued deliveries and dead letters."""
+        share this batch's dead letters and runners-up."""
         ids = self.delivery_ids()
         half = set(ids[: len(ids) // 2])
-        first, second = (Batch(queued=self.queued, dead_letters=self.dead_letters) for _ in "12")
+        first, second = (
+            Batch(dead_letters=self.dead_letters, runners_up=self.runners_up) for _ in range(2)
+        )
         for table, key in (("deliveries", 0), ("events", 9), ("quarantine", 0)):
             for row in getattr(self, table):  # an event's key: the delivery it was kept from
                 getattr(first if row[key] in half else second, table).append(row)
@@ -133,7 +138,6 @@ def build_batch(items: Iterable[Envelope | bytes], rules: PhoneRules | None = No
             if envelope.delivery_id in batch._delivery_ids:
                 continue  # the same delivery twice in one batch: a sender's retry
             batch._delivery_ids.add(envelope.delivery_id)
-            batch.queued[uuid_bytes(envelope.delivery_id)] = item
             add_delivery(batch, envelope, rules)
         except Exception as exc:  # any class: one delivery never fails its batch
             # Logged without the exception's words or traceback values: they may quote text.
@@ -155,8 +159,6 @@ def add_unprocessable(batch: Batch, item: Envelope | bytes, rules: PhoneRules, r
     that ``wa-analytics reprocess`` re-derives it after a fix; a dead letter if that fails too."""
     try:
         envelope = Envelope.decode(item) if isinstance(item, bytes) else item
-        if isinstance(item, bytes):
-            batch._delivery_ids.add(envelope.delivery_id)
         _, stored_json = stored_form(orjson.loads(envelope.body), b"", envelope.source, rules, True)
         add_quarantined(batch, envelope, stored_json, reason)
     except Exception as exc:

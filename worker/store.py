@@ -22,11 +22,13 @@ import psycopg
 from psycopg import errors
 from psycopg.types.string import BytesBinaryDumper
 
+from wa_analytics.queueing import Envelope
 from worker.parsing.event import STATUS_UPDATED, Event, Rejected
 from worker.processing import (
     Batch,
     delivery_row,
     event_row,
+    precedence,
     rejected_row,
     worker_error,
 )
@@ -196,21 +198,22 @@ def _copy(cur: psycopg.Cursor, table: str, columns: str, rows: list[tuple], type
 
 log = logging.getLogger(__name__)
 
-# SQLSTATE classes of a server or a connection in trouble, not of the rows: connection (08),
-# deadlock or serialisation (40), resources such as a full disk (53), shutdown or a statement
-# timeout (57), I/O (58); and a lock not granted (55P03). A batch failing so goes back whole.
-TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# SQLSTATE classes in which PostgreSQL refuses rows for what they hold: a value it cannot take
+# (22: data exception), a constraint (23: integrity), a size (54: an index row too long). Any
+# other error is the database's (a connection, a deadlock, a full disk, a shutdown, a missing
+# table or privilege, corruption): the batch goes back whole and is retried.
+ROW_FAULT_CLASSES = frozenset({"22", "23", "54"})
 
 
-def is_transient(exc: Exception, conn: psycopg.Connection) -> bool:
-    """Whether ``exc`` says the database is in trouble (retry the batch later) rather than that
-    it refused these rows."""
+def is_row_fault(exc: Exception, conn: psycopg.Connection) -> bool:
+    """Whether ``exc`` says PostgreSQL (or the client, sending them) refused the rows for what
+    they hold, rather than that the database is in trouble."""
     if conn.broken or conn.closed:
-        return True
+        return False
     sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate is None:  # raised by the client: a lost connection, or a value it cannot send
-        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
-    return sqlstate[:2] in TRANSIENT_CLASSES or sqlstate == "55P03"
+    if sqlstate is None:  # raised by the client: a value it cannot send, or a lost connection
+        return not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return sqlstate[:2] in ROW_FAULT_CLASSES
 
 
 def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = True) -> Counter:
@@ -225,7 +228,7 @@ def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = Tru
     try:
         return Counter(write_batch(conn, batch, precheck))
     except Exception as exc:
-        if is_transient(exc, conn):
+        if not is_row_fault(exc, conn):
             raise
         failure = exc
     if len(batch.delivery_ids()) > 1:
@@ -238,16 +241,22 @@ def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = Tru
     try:
         return Counter(write_batch(conn, with_items_quarantined(batch, reason)))
     except Exception as exc:
-        if is_transient(exc, conn):
+        if not is_row_fault(exc, conn):
             raise
         reason += f"; then its quarantine: {refusal_reason(exc)}"
-    (delivery_id,) = batch.delivery_ids()
-    item = batch.queued.get(delivery_id)
-    if item is None:  # re-derived from a stored delivery (reprocess): that delivery stays
+    if not batch.deliveries:  # re-derived from a stored delivery (reprocess): that one stays
         raise failure
-    encoded = item if isinstance(item, bytes) else item.encode()
-    batch.dead_letters.append((encoded, reason))
+    batch.dead_letters.append((as_queued(batch.deliveries[0]), reason))
     return Counter(dead_letters=1)
+
+
+def as_queued(delivery: tuple) -> bytes:
+    """A delivery row as a queued envelope, its body as it would be stored: redacted, so the
+    dead letter keeps no text, and requeued it derives the same events."""
+    delivery_id, source, received_at, body = delivery
+    return Envelope(
+        str(uuid.UUID(bytes=delivery_id)), source, received_at.timestamp(), body
+    ).encode()
 
 
 def refusal_reason(exc: Exception) -> str:
@@ -259,8 +268,14 @@ def refusal_reason(exc: Exception) -> str:
 
 
 def with_items_quarantined(batch: Batch, reason: str) -> Batch:
-    """One delivery's batch with its events turned into quarantined items."""
+    """One delivery's batch with its events turned into quarantined items, and in their place
+    the best report of each that another delivery of the batch made, if any."""
     kept = Batch(deliveries=batch.deliveries, quarantine=list(batch.quarantine))
+    refused = set(batch.delivery_ids())
+    for row in batch.events:
+        others = [other for other in batch.runners_up.get(row[0], []) if other[9] not in refused]
+        if others:
+            kept.add(None, [min(others, key=precedence)])
     for number, row in enumerate(batch.events):
         event_id, name, _, user_id, message_id, status, occurred_at, received_at, source = row[:9]
         item = {
@@ -279,17 +294,18 @@ def with_items_quarantined(batch: Batch, reason: str) -> Batch:
 
 
 def accepts_canary(conn: psycopg.Connection) -> bool:
-    """Whether the database takes a known-good delivery, event and quarantined item now (in a
-    transaction rolled back): if not, a refusal is the database's, not a delivery's."""
-    now = datetime.now(UTC)
-    delivery_id = uuid.uuid4().bytes
-    event = Event(STATUS_UPDATED, "+16315551234", f"canary.{uuid.uuid4()}", now, "sent")
-    canary = Batch(queued={})
-    canary.add(
-        delivery_row(delivery_id, "whatsapp", now, b"{}"),
-        [event_row(event, delivery_id, "whatsapp", now)],
-        [rejected_row(delivery_id, "whatsapp", now, Rejected("$", "canary", {}))],
-    )
+    """Whether the database takes a known-good delivery, event and quarantined item of each
+    source now (in a transaction rolled back): if not, a refusal is the database's, not a
+    delivery's."""
+    now, canary = datetime.now(UTC), Batch()
+    for source in ("whatsapp", "crm"):
+        delivery_id = uuid.uuid4().bytes
+        event = Event(STATUS_UPDATED, "+16315551234", f"canary.{uuid.uuid4()}", now, "sent")
+        canary.add(
+            delivery_row(delivery_id, source, now, b"{}"),
+            [event_row(event, delivery_id, source, now)],
+            [rejected_row(delivery_id, source, now, Rejected("$", "canary", {}))],
+        )
     try:
         with conn.transaction():
             write_batch(conn, canary, precheck=False)
