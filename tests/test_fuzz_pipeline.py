@@ -116,7 +116,7 @@ def cloud_message(draw) -> dict:
 
 @st.composite
 def cloud_status(draw) -> dict:
-    return {
+    status = {
         "id": draw(message_ids),
         "status": draw(mostly(st.sampled_from(["sent", "delivered", "read", "failed", "deleted"]))),
         "timestamp": draw(timestamps),
@@ -125,6 +125,9 @@ def cloud_status(draw) -> dict:
         "pricing": draw(mostly(st.just({"billable": True, "category": "service"}))),
         "errors": draw(mostly(st.just([{"code": draw(error_codes), "title": "x"}]))),
     }
+    if draw(st.booleans()):  # written by the business that sent the message, as it likes
+        status["biz_opaque_callback_data"] = draw(person_text)
+    return status
 
 
 @st.composite

@@ -12,7 +12,7 @@ from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
 from worker.parsing.event import Event, Rejected, parse_timestamp, require
 from worker.parsing.whatsapp import parse_notification
-from worker.redact import redact_crm, redact_whatsapp
+from worker.redact import holds_no_text, redact_crm, redact_whatsapp
 
 RECEIVED = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 T0 = int(datetime(2026, 11, 24, 10, 15, 30, tzinfo=UTC).timestamp())
@@ -372,11 +372,20 @@ def test_keys_no_schema_has_are_redacted_at_every_level():
     entry = notification["entry"][0]
     entry["note"] = secret
     entry["changes"][0]["note"] = secret
-    entry["changes"][0]["value"]["message_echoes"] = [{"id": "wamid.E", "text": {"body": secret}}]
+    value = entry["changes"][0]["value"]
+    value["message_echoes"] = [{"id": "wamid.E", "text": {"body": secret}}]
+    value["metadata"] = value["metadata"] | {"note": secret}
+    value["statuses"][0]["biz_opaque_callback_data"] = secret  # the sending business's own
+    value["statuses"][0]["pricing"]["note"] = secret
     crm = crm_event("whatsapp.message.sent", "wamid.C", "+16315551234", 1764000990,
                     agent={"id": "agent-7", "name": secret}, notes=secret)  # fmt: skip
     redacted = [redact_whatsapp(notification), redact_crm(crm)]
     assert secret not in orjson.dumps(redacted).decode()
-    kept = redacted[0]["entry"][0]["changes"][0]["value"]
-    assert kept["statuses"] == notification["entry"][0]["changes"][0]["value"]["statuses"]
+    kept = redacted[0]["entry"][0]["changes"][0]["value"]["statuses"][0]
+    assert kept["id"] == "wamid.S" and kept["pricing"]["category"] == "service"
+    assert not holds_no_text(notification)
+    statuses_only = cloud_api_delivery(statuses=[status("wamid.S", "16315551234", 1764000990)])
+    del statuses_only["entry"][0]["changes"][0]["value"]["contacts"]
+    del statuses_only["entry"][0]["changes"][0]["value"]["messages"]
+    assert holds_no_text(statuses_only)
     assert redacted[1]["agent"]["id"] == "agent-7" and redacted[1]["contact"]["phone"]

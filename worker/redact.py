@@ -27,6 +27,18 @@ PAYLOAD_KEYS_KEPT = frozenset({"object", "entry"})
 ENTRY_KEYS_KEPT = frozenset({"id", "time", "changes"})
 CHANGE_KEYS_KEPT = frozenset({"field", "value"})
 VALUE_KEYS_WITHOUT_TEXT = frozenset({"messaging_product", "metadata", "statuses", "errors"})
+# Inside a value, the metadata and each status keep these keys (and the inner objects named
+# here, these of theirs): a status may carry more, such as `biz_opaque_callback_data`, which
+# the business that sent the message writes as it likes.
+METADATA_KEYS_KEPT = frozenset({"display_phone_number", "phone_number_id"})
+STATUS_KEYS_KEPT = frozenset(
+    {"id", "status", "timestamp", "recipient_id", "recipient_type", "type", "conversation",
+     "pricing", "errors"}
+)  # fmt: skip
+STATUS_INNER_KEYS_KEPT = {
+    "conversation": frozenset({"id", "origin", "expiration_timestamp"}),
+    "pricing": frozenset({"billable", "pricing_model", "category", "type"}),
+}
 # The CRM event's keys kept as they are; contact, message, agent and error keep their ids only.
 CRM_KEYS_KEPT = frozenset({"event", "timestamp", "status"})
 CRM_INNER_KEYS_KEPT = {
@@ -51,7 +63,24 @@ def holds_no_text(payload: dict) -> bool:
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict) or not change.keys() <= CHANGE_KEYS_KEPT:
                 return False
-            if not value.keys() <= VALUE_KEYS_WITHOUT_TEXT:
+            if not value.keys() <= VALUE_KEYS_WITHOUT_TEXT or not _holds_no_text(value):
+                return False
+    return True
+
+
+def _holds_no_text(value: dict) -> bool:
+    """Whether a value's metadata and statuses hold only the keys kept as they are."""
+    metadata, statuses = value.get("metadata", {}), value.get("statuses", [])
+    if not isinstance(metadata, dict) or not metadata.keys() <= METADATA_KEYS_KEPT:
+        return False
+    if not isinstance(statuses, list):
+        return False
+    for status in statuses:
+        if not isinstance(status, dict) or not status.keys() <= STATUS_KEYS_KEPT:
+            return False
+        for key, kept in STATUS_INNER_KEYS_KEPT.items():
+            inner = status.get(key, {})
+            if not isinstance(inner, dict) or not inner.keys() <= kept:
                 return False
     return True
 
@@ -89,6 +118,12 @@ def _redact_change(change: object) -> object:
     if not isinstance(change.get("value"), dict):
         return change
     value = _kept(change["value"], VALUE_KEYS_WITHOUT_TEXT | {"contacts", "messages"})
+    if "metadata" in value:
+        value["metadata"] = _kept_dict(value["metadata"], METADATA_KEYS_KEPT)
+    if isinstance(value.get("statuses"), list):
+        value["statuses"] = [_redact_status(status) for status in value["statuses"]]
+    elif "statuses" in value:
+        value["statuses"] = _redact_content(value["statuses"])
     if isinstance(value.get("contacts"), list):
         value["contacts"] = [
             contact | {"profile": _redact_content(contact["profile"])}
@@ -106,14 +141,26 @@ def _redact_change(change: object) -> object:
     return change
 
 
+def _redact_status(status: object) -> object:
+    status = _kept_dict(status, STATUS_KEYS_KEPT)
+    for key, kept in STATUS_INNER_KEYS_KEPT.items():
+        if isinstance(status, dict) and key in status:
+            status[key] = _kept_dict(status[key], kept)
+    return status
+
+
+def _kept_dict(value: object, kept: frozenset) -> object:
+    """``_kept`` for what should be an object; anything else is redacted whole."""
+    return _kept(value, kept) if isinstance(value, dict) else _redact_content(value)
+
+
 def redact_crm(payload: dict) -> dict:
     """A copy of a CRM event with the message text, caption, names and any key it does not
     know redacted: only the event, its times, ids, the contact's number and error are kept."""
     result = _kept(payload, CRM_KEYS_KEPT | CRM_INNER_KEYS_KEPT.keys())
     for key, kept in CRM_INNER_KEYS_KEPT.items():
         if key in result:
-            inner = result[key]
-            result[key] = _kept(inner, kept) if isinstance(inner, dict) else _redact_content(inner)
+            result[key] = _kept_dict(result[key], kept)
     return result
 
 
