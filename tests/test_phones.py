@@ -68,6 +68,13 @@ def test_national_format_uses_the_configured_region():
     assert crm_phone_to_e164("020 7946 0958", "GB") == "+442079460958"
 
 
+def test_bare_digits_are_international_first_whatever_the_region():
+    """WhatsApp's own form (Meta writes 16315551234) is the same person from the CRM, also where
+    WA_DEFAULT_PHONE_REGION is set; digits that are no international number are national."""
+    assert crm_phone_to_e164("16315551234", "BR") == whatsapp_id_to_e164("16315551234")
+    assert crm_phone_to_e164("02079460958", "GB") == "+442079460958"
+
+
 @pytest.mark.parametrize(
     "phone",
     ["(631) 555-1234", "631-555-1234", "12345", "not-a-number", "+1 555", "", "+999 1234 5678"],

@@ -235,10 +235,16 @@ def _crm_phone_to_e164(phone: str | int, default_region: str | None) -> str:
         if compact[1:].isdigit() and plainly_canonical(compact[1:]):
             return "+" + compact[1:]
         return _parse(text, None, phone)
+    if compact.isdigit() and compact == text:
+        # Bare digits are WhatsApp's own form: international. Only if they are no number that
+        # way are they read in WA_DEFAULT_PHONE_REGION, as a national number.
+        try:
+            return _international(compact, phone)
+        except ParseError:
+            if not default_region:
+                raise
     if default_region:
         return _parse(text, default_region, phone)
-    if compact.isdigit() and compact == text:
-        return _international(compact, phone)
     raise ParseError(
         f"phone number {_mask(phone)} has no country code; "
         "send it in international form or set WA_DEFAULT_PHONE_REGION"
