@@ -235,7 +235,7 @@ def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = Tru
         first, second = batch.split()
         return write_isolating(conn, first) + write_isolating(conn, second)
     if not accepts_canary(conn):
-        raise failure
+        raise RowsRefused(f"the database refuses known-good rows too: {refusal_reason(failure)}")
     reason = f"PostgreSQL refused this delivery's rows: {refusal_reason(failure)}"
     log.warning("quarantining a delivery's items: %s", reason)
     try:
@@ -245,7 +245,7 @@ def write_isolating(conn: psycopg.Connection, batch: Batch, precheck: bool = Tru
             raise
         reason += f"; then its quarantine: {refusal_reason(exc)}"
     if not batch.deliveries:  # re-derived from a stored delivery (reprocess): that one stays
-        raise failure
+        raise RowsRefused(reason)
     batch.dead_letters.append((as_queued(batch.deliveries[0]), reason))
     return Counter(dead_letters=1)
 
@@ -257,6 +257,11 @@ def as_queued(delivery: tuple) -> bytes:
     return Envelope(
         str(uuid.UUID(bytes=delivery_id)), source, received_at.timestamp(), body
     ).encode()
+
+
+class RowsRefused(Exception):
+    """PostgreSQL refused rows, in its words without the rows' values: its DETAIL quotes the
+    failing row (phone numbers among them), which would reach the logs and RQ's job records."""
 
 
 def refusal_reason(exc: Exception) -> str:
