@@ -6,6 +6,8 @@ from collections.abc import Callable
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from wa_analytics import metrics
+
 # Connections a worker holds at once, each with a thread of its own. gunicorn's threaded worker
 # gives a new connection a thread for up to 5 s while it waits for the first bytes (then closes
 # it: keepalive 0 below); with as many threads as connections a worker never queues a request
@@ -69,5 +71,7 @@ def serve(
             "keepalive": 0,
             # One shared control socket per user would collide between several services.
             "control_socket_disable": True,
+            # A dead worker's metrics files (PROMETHEUS_MULTIPROC_DIR) are marked as such.
+            "child_exit": metrics.child_exit,
         },
     ).run()
