@@ -1,12 +1,21 @@
 """Health in Prometheus: the services' and the worker's /metrics, and the alert rules."""
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
-from helpers import cloud_api_delivery, run_worker, signed_post, text_message
+import pytest
+import yaml
+from helpers import TEST_SECRETS, cloud_api_delivery, run_worker, signed_post, text_message
 from prometheus_client.parser import text_string_to_metric_families
 
+from wa_analytics import signing
 from wa_analytics.queueing import Envelope, delivery_id_for, push, schedule_drain
 
 ALERTS = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "alerts.yml"
@@ -89,3 +98,154 @@ def test_dashboard_metrics(settings):
     client.get("/healthz")
     samples = _samples(client.get("/metrics").get_data(as_text=True))
     assert samples[("wa_request_duration_seconds_count", (("service", "dashboard"),))] >= 1
+
+
+def _promtool() -> str:
+    found = shutil.which("promtool")
+    assert found, "promtool is missing: `make promtool` installs Debian's prometheus package"
+    return found
+
+
+def test_alert_rules_are_valid():
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(ALERTS)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _post(base: str, payload: dict) -> int:
+    body = orjson.dumps(payload)
+    request = urllib.request.Request(
+        base + "/webhooks/whatsapp",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": signing.sign(body, TEST_SECRETS["WHATSAPP_APP_SECRET"]),
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return response.status
+
+
+def _alert_test(tmp_path: Path, age: float, firing: bool) -> subprocess.CompletedProcess:
+    """``promtool test rules`` on a series that starts at the scraped ``age`` and grows a
+    minute a minute, as it does while no worker drains."""
+    rule = next(
+        rule
+        for group in yaml.safe_load(ALERTS.read_text())["groups"]
+        for rule in group["rules"]
+        if rule["alert"] == "DeliveriesWaitTooLong"
+    )
+    labels = {"job": "wa_ingest"}
+    expected = [
+        {"exp_labels": {**labels, **rule["labels"]}, "exp_annotations": rule["annotations"]}
+    ]
+    start, step = (f"{age:.0f}", "+60x10") if firing else ("0", "x10")
+    test = {
+        "rule_files": [str(ALERTS)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'wa_queue_oldest_delivery_age_seconds{job="wa_ingest",instance="a"}',
+                        "values": start + step,
+                    }
+                ],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "5m",
+                        "alertname": "DeliveriesWaitTooLong",
+                        "exp_alerts": expected if firing else [],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / f"queue-age-{'firing' if firing else 'quiet'}.yml"
+    path.write_text(yaml.safe_dump(test))
+    return subprocess.run([_promtool(), "test", "rules", str(path)], capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_queue_age_alert_from_a_running_service(servers, db, redis_conn, settings, tmp_path):
+    """Workers stopped, deliveries queued: the real service's scrape makes the alert fire; once
+    the queue is drained, it does not."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING",
+         "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+    )  # fmt: skip
+    try:
+        _get(base + "/readyz")
+        _queue_old_delivery(redis_conn, settings, 360)  # queued 6 minutes ago, no worker since
+        for n in range(20):
+            assert _post(base, _delivery(n)) == 200
+        scraped = _samples(_get(base + "/metrics"))
+        # Both gunicorn workers' counts are in the one scrape (multiprocess mode).
+        assert _value(scraped, "wa_deliveries_total", source="whatsapp", outcome="accepted") == 20
+        assert _value(scraped, "wa_queue_waiting_deliveries") == 21
+        age = _value(scraped, "wa_queue_oldest_delivery_age_seconds")
+        assert age >= 360
+        result = _alert_test(tmp_path, age, firing=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+        run_worker(redis_conn, settings)
+        drained = _samples(_get(base + "/metrics"))
+        assert _value(drained, "wa_queue_waiting_deliveries") == 0
+        age = _value(drained, "wa_queue_oldest_delivery_age_seconds")
+        assert age == 0
+        result = _alert_test(tmp_path, age, firing=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        # The alert test would catch a rule that never fires: it fails when expected to fire.
+        assert _alert_test(tmp_path, age, firing=True).returncode != 0
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_worker_serves_its_metrics(client, redis_conn, settings):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "WA_DRAIN_LINGER_SECONDS"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING",
+         "worker", "--metrics-port", str(port)],
+        env=env,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert _value(_samples(_get(url)), "wa_worker_up") == 1
+        assert signed_post(client, "/webhooks/whatsapp", _delivery(4)).status_code == 200
+        deadline = time.monotonic() + 30
+        while _value(samples := _samples(_get(url)), "wa_events_stored_total") < 1:
+            assert time.monotonic() < deadline, "the worker stored nothing"
+            time.sleep(0.2)
+        assert _value(samples, "wa_quarantined_items_total") == 0
+        assert _value(samples, "wa_drain_failures_total") == 0
+        assert _value(samples, "wa_queue_waiting_deliveries") == 0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
