@@ -249,3 +249,43 @@ def test_worker_serves_its_metrics(client, redis_conn, settings):
     finally:
         worker.terminate()
         worker.wait(timeout=30)
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_json_logs(servers):
+    code = (
+        "import logging; from wa_analytics.logs import configure_logging; configure_logging();"
+        "logging.getLogger('wa.test').warning('queued %d', 3)"
+    )
+    env = {**os.environ, "WA_LOG_FORMAT": "json"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    [line] = _json_lines(out)
+    assert line["level"] == "WARNING" and line["logger"] == "wa.test"
+    assert line["message"] == "queued 3" and line["time"].endswith("+00:00")
+
+
+@pytest.mark.slow
+def test_json_logs_of_the_service_and_gunicorn(servers):
+    """Every line the service and gunicorn write is JSON with WA_LOG_FORMAT=json."""
+    port = _free_port()
+    env = {**os.environ, "WA_LOG_FORMAT": "json"}
+    service = subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _get(f"http://127.0.0.1:{port}/readyz")
+    finally:
+        service.terminate()
+        out, err = service.communicate(timeout=30)
+    lines = _json_lines(out + err)
+    assert any(line["logger"] == "gunicorn.error" for line in lines), lines
+    assert all(line["logger"] != "gunicorn.access" for line in lines), "access log turned on"

@@ -5,8 +5,9 @@ from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
 
-from wa_analytics import metrics
+from wa_analytics import logs, metrics
 
 # Connections a worker holds at once, each with a thread of its own. gunicorn's threaded worker
 # gives a new connection a thread for up to 5 s while it waits for the first bytes (then closes
@@ -43,6 +44,16 @@ class FlaskServer(BaseApplication):
         return self.app_factory()
 
 
+class JsonLogger(Logger):
+    """gunicorn's logger, writing its lines as JSON (WA_LOG_FORMAT=json) where it writes them.
+    (Its ``logconfig_dict`` would also turn its access log on, a cost on every request.)"""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(logs.JsonFormatter())
+
+
 def serve(
     app_factory: Callable[[], Flask],
     host: str,
@@ -73,5 +84,6 @@ def serve(
             "control_socket_disable": True,
             # A dead worker's metrics files (PROMETHEUS_MULTIPROC_DIR) are marked as such.
             "child_exit": metrics.child_exit,
+            "logger_class": JsonLogger if logs.is_json() else Logger,
         },
     ).run()
