@@ -289,3 +289,52 @@ def test_json_logs_of_the_service_and_gunicorn(servers):
     lines = _json_lines(out + err)
     assert any(line["logger"] == "gunicorn.error" for line in lines), lines
     assert all(line["logger"] != "gunicorn.access" for line in lines), "access log turned on"
+
+
+def test_a_failed_drain_is_counted(monkeypatch):
+    from prometheus_client import REGISTRY
+
+    from worker import jobs
+
+    def fail():
+        raise RuntimeError("postgres is down")
+
+    before = REGISTRY.get_sample_value("wa_drain_failures_total") or 0.0
+    monkeypatch.setattr(jobs, "_drain_deliveries", fail)
+    with pytest.raises(RuntimeError):
+        jobs.drain_deliveries()
+    assert REGISTRY.get_sample_value("wa_drain_failures_total") == before + 1
+
+
+def test_each_start_gets_an_empty_metrics_directory(tmp_path, monkeypatch):
+    from wa_analytics.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+
+    monkeypatch.delenv(MULTIPROC_ENV, raising=False)
+    first = prepare_multiprocess_dir(tmp_path, "ingest-8000")
+    (first / "counter_123.db").write_bytes(b"left by the last run")
+    again = prepare_multiprocess_dir(tmp_path, "ingest-8000")
+    assert again == first and not any(again.iterdir())
+    assert os.environ[MULTIPROC_ENV] == str(again)
+    other = prepare_multiprocess_dir(tmp_path, "dashboard-8050")
+    assert other != first and os.environ[MULTIPROC_ENV] == str(other)
+
+
+@pytest.mark.slow
+def test_dashboard_metrics_add_up_its_gunicorn_workers(servers):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "wa_analytics.cli", "--log-level", "WARNING",
+         "dashboard", "--port", str(port), "--workers", "2"],
+        env=env,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _get(base + "/healthz")
+        for _ in range(30):
+            _get(base + "/healthz")
+        samples = _samples(_get(base + "/metrics"))
+        assert _value(samples, "wa_request_duration_seconds_count", service="dashboard") == 31
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
