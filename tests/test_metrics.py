@@ -338,3 +338,13 @@ def test_dashboard_metrics_add_up_its_gunicorn_workers(servers):
     finally:
         dashboard.terminate()
         dashboard.wait(timeout=30)
+
+
+def test_a_failure_to_count_never_fails_a_delivery(client, monkeypatch):
+    from wa_analytics import metrics
+
+    def broken(source, status, seconds):
+        raise OSError("metrics directory removed")
+
+    monkeypatch.setattr(metrics.metrics(), "delivery", broken)
+    assert signed_post(client, "/webhooks/whatsapp", _delivery(5)).status_code == 200

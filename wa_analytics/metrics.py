@@ -6,6 +6,7 @@ Under gunicorn each worker process counts on its own: with ``PROMETHEUS_MULTIPRO
 imports prometheus_client) they write to files there, and ``/metrics`` adds them up.
 """
 
+import logging
 import os
 import shutil
 import time
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import redis
+
+log = logging.getLogger(__name__)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # A refusal's outcome is its reason class: a handful of values, whatever senders send.
@@ -85,6 +88,7 @@ class _Metrics:
 
 
 _metrics: _Metrics | None = None
+_record_failed = False  # logged once per process
 
 
 def metrics() -> _Metrics:
@@ -95,8 +99,15 @@ def metrics() -> _Metrics:
 
 
 def record_delivery(source: str, status: int, seconds: float) -> None:
-    """Count one delivery answered with ``status`` in ``seconds`` (the door's hot path)."""
-    metrics().delivery(source, status, seconds)
+    """Count one delivery answered with ``status`` in ``seconds`` (the door's hot path).
+    Never raises: a delivery already answered must not fail for its metrics."""
+    global _record_failed
+    try:
+        metrics().delivery(source, status, seconds)
+    except Exception:  # noqa: BLE001 - e.g. PROMETHEUS_MULTIPROC_DIR removed under the service
+        if not _record_failed:
+            _record_failed = True
+            log.exception("counting deliveries failed; /metrics undercounts until a restart")
 
 
 class QueueCollector:
