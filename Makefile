@@ -1,14 +1,14 @@
 # Two commands on a fresh machine (Python 3.11, nothing else running):
 #   make demo   set up, start embedded services, send generated traffic end to end, print marts
 #   make test   set up and run every test: ruff, pytest (which runs dbt build and sqlfluff too,
-#               the dashboard in headless Chromium and the reverse proxy's nginx, both installed
-#               from Debian's packages if missing)
+#               the dashboard in headless Chromium, the reverse proxy's nginx and the alert
+#               rules' promtool, all installed from Debian's packages if missing)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint browser nginx vendor stop clean
+.PHONY: setup demo test lint browser nginx promtool vendor stop clean
 
 setup: $(INSTALLED)
 
@@ -38,7 +38,13 @@ nginx:
 	  echo "installing nginx (Debian package) for the reverse proxy's test"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx >/dev/null; }
 
-test: lint browser nginx
+# The alert rules' tests (tests/test_metrics.py) run promtool, from Debian's prometheus package.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || [ -x /usr/bin/promtool ] || { \
+	  echo "installing promtool (Debian's prometheus package) for the alert rules' tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
+
+test: lint browser nginx promtool
 	$(BIN)/pytest
 
 # Refresh the charting library the dashboard serves from the npm registry's builds.

@@ -1,9 +1,12 @@
 """Flask application factory for the dashboard and the metrics API."""
 
-from flask import Flask, jsonify, render_template
+import time
+
+from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from dashboard import api
+from wa_analytics import metrics
 from wa_analytics.config import Settings, load_settings
 
 
@@ -23,6 +26,25 @@ def create_app(config: Settings | None = None) -> Flask:
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok")
+
+    registry = metrics.build_registry()
+    latency = metrics.metrics().request_seconds.labels("dashboard")
+
+    @app.before_request
+    def start_timer():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def observe_latency(response):
+        if "started" in g:
+            latency.observe(time.perf_counter() - g.started)
+        return response
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        """Prometheus's scrape: the dashboard's request latency."""
+        body, headers = metrics.exposition(registry)
+        return Response(body, headers=headers)
 
     @app.errorhandler(HTTPException)
     def json_error(error: HTTPException):

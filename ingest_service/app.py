@@ -2,11 +2,12 @@
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ingest_service import crm, health, whatsapp
 from ingest_service.intake import Intake
+from wa_analytics import metrics
 from wa_analytics.config import Settings, load_settings
 from wa_analytics.queueing import DeliveryQueue, redis_client
 
@@ -39,7 +40,15 @@ def create_app(config: Settings | None = None) -> Flask:
         {whatsapp.PATH: whatsapp.webhook(settings), crm.PATH: crm.webhook(settings)},
         DeliveryQueue(client, settings.queue_name, settings.batch_size),
         settings.max_body_bytes,
+        metrics.record_delivery,
     )
+    registry = metrics.build_registry(metrics.QueueCollector(client, settings.queue_name))
+
+    @app.get("/metrics")
+    def prometheus_metrics():
+        """Prometheus's scrape: deliveries by outcome, latency, and the queue's health."""
+        body, headers = metrics.exposition(registry)
+        return Response(body, headers=headers)
 
     @app.errorhandler(HTTPException)
     def json_error(error: HTTPException):

@@ -10,6 +10,7 @@ cannot make the service parse anything.
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
+# Told of every answered delivery: its source, HTTP status and seconds taken (the metrics).
+Recorder = Callable[[str, int, float], None]
 
 
 class Refusal(Exception):
@@ -62,14 +65,21 @@ class Intake:
     """POSTs to the webhooks' paths, answered before the Flask app (``app``) is involved."""
 
     def __init__(
-        self, app: WSGIApp, webhooks: dict[str, Webhook], queue: DeliveryQueue, max_body_bytes: int
+        self,
+        app: WSGIApp,
+        webhooks: dict[str, Webhook],
+        queue: DeliveryQueue,
+        max_body_bytes: int,
+        record: Recorder | None = None,
     ):
         self.app = app
         self.webhooks = webhooks
         self.queue = queue
         self.max_body_bytes = max_body_bytes
+        self.record = record or (lambda source, status, seconds: None)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        started = time.perf_counter()
         webhook = self.webhooks.get(environ.get("PATH_INFO", ""))
         method = environ.get("REQUEST_METHOD")
         if webhook is None or (webhook.handshake and method in ("GET", "HEAD")):
@@ -89,6 +99,7 @@ class Intake:
             body = b'{"error":"internal server error","reason":"the delivery was not queued"}'
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         start_response(STATUS_LINES[status], headers)
+        self.record(webhook.source, status, time.perf_counter() - started)
         return [body]
 
     def receive(self, webhook: Webhook, environ: dict) -> bytes:

@@ -219,6 +219,9 @@ def test_the_proxy_forwards_the_sender_over_kept_alive_connections(tmp_path):
 
 def test_the_proxy_answers_its_own_errors_in_json(tmp_path):
     with Nginx(tmp_path / "nginx", free_port()) as nginx:  # nothing listens upstream
+        # The service's metrics are for Prometheus on the private network, not the internet.
+        status, _, answer = exchange(nginx.port, "GET", "/metrics", b"")
+        assert status == 404 and set(orjson.loads(answer)) == {"error", "reason"}
         status, headers, answer = exchange(nginx.port, "POST", "/webhooks/whatsapp", b"{}")
         assert status == 502 and headers["Content-Type"] == "application/json"
         assert headers["Retry-After"] == "5"

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run an RQ worker that stores queued deliveries")
     worker.add_argument("--burst", action="store_true", help="process what is queued, then exit")
+    worker.add_argument("--metrics-port", type=int, help="serve Prometheus's /metrics on this port")
+    worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
@@ -132,7 +134,16 @@ def _migrated_services():
     return settings
 
 
+def _multiprocess_metrics(service: str, port: int) -> None:
+    """Gunicorn's workers count in files of a fresh directory (before prometheus_client loads)."""
+    from wa_analytics.config import load_settings  # noqa: PLC0415
+    from wa_analytics.metrics import prepare_multiprocess_dir  # noqa: PLC0415
+
+    prepare_multiprocess_dir(load_settings().data_dir, f"{service}-{port}")
+
+
 def cmd_serve(args) -> int:
+    _multiprocess_metrics("ingest", args.port)
     from ingest_service.server import serve  # noqa: PLC0415
 
     _migrated_services()
@@ -141,6 +152,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_dashboard(args) -> int:
+    _multiprocess_metrics("dashboard", args.port)
     from dashboard.app import create_app  # noqa: PLC0415
     from wa_analytics import server  # noqa: PLC0415
 
@@ -150,9 +162,19 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_worker(args) -> int:
+    import os  # noqa: PLC0415
+
+    # A worker counts in its own memory: a web service's metrics directory is not its.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from worker.runner import run_worker  # noqa: PLC0415
 
-    run_worker(_migrated_services(), burst=args.burst, log_level=args.log_level)
+    run_worker(
+        _migrated_services(),
+        burst=args.burst,
+        log_level=args.log_level,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
     return 0
 
 

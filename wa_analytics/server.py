@@ -5,6 +5,9 @@ from collections.abc import Callable
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from wa_analytics import logs, metrics
 
 # Connections a worker holds at once, each with a thread of its own. gunicorn's threaded worker
 # gives a new connection a thread for up to 5 s while it waits for the first bytes (then closes
@@ -41,6 +44,16 @@ class FlaskServer(BaseApplication):
         return self.app_factory()
 
 
+class JsonLogger(Logger):
+    """gunicorn's logger, writing its lines as JSON (WA_LOG_FORMAT=json) where it writes them.
+    (Its ``logconfig_dict`` would also turn its access log on, a cost on every request.)"""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers + self.access_log.handlers:
+            handler.setFormatter(logs.JsonFormatter())
+
+
 def serve(
     app_factory: Callable[[], Flask],
     host: str,
@@ -69,5 +82,8 @@ def serve(
             "keepalive": 0,
             # One shared control socket per user would collide between several services.
             "control_socket_disable": True,
+            # A dead worker's metrics files (PROMETHEUS_MULTIPROC_DIR) are marked as such.
+            "child_exit": metrics.child_exit,
+            "logger_class": JsonLogger if logs.is_json() else Logger,
         },
     ).run()

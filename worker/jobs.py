@@ -29,6 +29,7 @@ from wa_analytics.queueing import (
     schedule_drain,
     waiting,
 )
+from worker import metrics
 from worker.dead_letters import keep_dead_letters
 from worker.phones import PhoneRules
 from worker.processing import Batch, build_batch
@@ -89,6 +90,16 @@ return #items
 
 
 def drain_deliveries() -> dict[str, int]:
+    """Store everything queued (see ``_drain_deliveries``); a failure is counted, then raised
+    for RQ to retry the job."""
+    try:
+        return _drain_deliveries()
+    except Exception:
+        metrics.DRAIN_FAILURES.inc()
+        raise
+
+
+def _drain_deliveries() -> dict[str, int]:
     """Store everything queued, in batches of ``WA_BATCH_SIZE`` deliveries; one COPY per batch.
 
     On a backlog (a campaign's burst of statuses) the job forks helpers, up to
@@ -223,6 +234,7 @@ def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Count
     added, letters = written.result()
     keep_dead_letters(conn_redis, letters)
     conn_redis.delete(PROCESSING_PREFIX + holder, LEASE_PREFIX + holder)
+    metrics.count_stored(added)  # in a helper, lost with it: counted by the parent from its totals
     return added + Counter(batches=1)
 
 
@@ -286,6 +298,7 @@ def _join_helpers(helpers: list[tuple[multiprocessing.Process, Connection]]) -> 
         process.join()
         if outcome == "ok":
             totals.update(result)
+            metrics.count_stored(result)
         else:
             failures.append(result)
     if failures:

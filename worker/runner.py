@@ -18,14 +18,22 @@ from wa_analytics.queueing import (
     schedule_drain,
 )
 from worker import jobs
+from worker.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 
 MAINTENANCE_SECONDS = 60
 
 
-def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO") -> bool:
+def run_worker(
+    settings: Settings,
+    burst: bool = False,
+    log_level: str = "INFO",
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> bool:
     """Work the ingest queue; with ``burst``, until nothing is queued. True if any job ran.
+    With ``metrics_port``, serve Prometheus's ``/metrics`` there (``worker.metrics``).
 
     SimpleWorker runs jobs in-process: each job drains thousands of deliveries, so a fork per job
     buys little isolation and costs latency on this queue's hot path.
@@ -35,6 +43,8 @@ def run_worker(settings: Settings, burst: bool = False, log_level: str = "INFO")
         os.environ["WA_DRAIN_LINGER_SECONDS"] = "0"
     # No socket timeout here: the worker blocks on Redis while it waits for jobs.
     connection = redis.Redis.from_url(settings.redis_url)
+    if metrics_port is not None:
+        serve_metrics(metrics_port, settings.redis_url, settings.queue_name, metrics_host)
     kick_if_pending(connection, settings.queue_name)
     if not burst:
         Watchdog(settings).start()
