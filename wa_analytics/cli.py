@@ -43,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="process what is queued, then exit")
     worker.set_defaults(handler=cmd_worker)
 
+    transform = commands.add_parser(
+        "transform",
+        help="keep the marts fresh: an incremental dbt build every WA_TRANSFORM_INTERVAL seconds",
+    )
+    transform.add_argument("--vars", help="dbt vars, e.g. '{reporting_timezone: Europe/Berlin}'")
+    transform.set_defaults(handler=cmd_transform)
+
     migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
     migrate.set_defaults(handler=cmd_migrate)
 
@@ -153,6 +160,13 @@ def cmd_worker(args) -> int:
     from worker.runner import run_worker  # noqa: PLC0415
 
     run_worker(_migrated_services(), burst=args.burst, log_level=args.log_level)
+    return 0
+
+
+def cmd_transform(args) -> int:
+    from wa_analytics.transform import run_transform  # noqa: PLC0415
+
+    run_transform(_migrated_services(), dbt_vars=args.vars)
     return 0
 
 
