@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="print shell exports for the servers in use")
     env.set_defaults(handler=cmd_env)
 
-    stop = commands.add_parser("stop", help="stop the embedded servers")
+    stop = commands.add_parser(
+        "stop", help="stop the demo's dashboard and transform, and the embedded servers"
+    )
     stop.set_defaults(handler=cmd_stop)
     return parser
 
@@ -260,7 +262,7 @@ def cmd_stop(args) -> int:
 
     data_dir = load_settings().data_dir
     stopped = ["dashboard"] if stop_detached("dashboard", data_dir) else []
-    stopped += embedded.stop(data_dir)
+    stopped += embedded.stop(data_dir)  # and the demo's transform
     print("stopped: " + ", ".join(stopped) if stopped else "no embedded server was running")
     return 0
 
