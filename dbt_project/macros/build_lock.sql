@@ -2,7 +2,8 @@
     var('build_lock_key') on a session of its own for the whole run (wa_analytics/dbt.py: dbt
     closes this hook's connection before the first model, and opens one per model, so no lock
     taken here could last the run) and names that session in WA_BUILD_LOCK_SESSION. A build
-    whose named session does not hold the lock (dbt started directly) stops here. -#}
+    whose named session does not hold the lock on this database (dbt started directly, or the
+    lock taken on another database) stops here. -#}
 {% macro assert_build_lock() %}
     {%- if execute %}
     {%- set holder = env_var('WA_BUILD_LOCK_SESSION', '0') | int %}
@@ -13,6 +14,11 @@
             from pg_catalog.pg_locks as locks
             where
                 locks.locktype = 'advisory'
+                and locks.database = (
+                    select databases.oid
+                    from pg_catalog.pg_database as databases
+                    where databases.datname = current_database()
+                )
                 and locks.granted
                 and locks.classid = 0
                 and locks.objid = {{ var('build_lock_key') }}
