@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--metrics-host", default="127.0.0.1")
     worker.set_defaults(handler=cmd_worker)
 
+    transform = commands.add_parser(
+        "transform",
+        help="keep the marts fresh: an incremental dbt build every WA_TRANSFORM_INTERVAL seconds",
+    )
+    transform.add_argument("--vars", help="dbt vars, e.g. '{reporting_timezone: Europe/Berlin}'")
+    transform.set_defaults(handler=cmd_transform)
+
     migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
     migrate.set_defaults(handler=cmd_migrate)
 
@@ -113,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     env = commands.add_parser("env", help="print shell exports for the servers in use")
     env.set_defaults(handler=cmd_env)
 
-    stop = commands.add_parser("stop", help="stop the embedded servers")
+    stop = commands.add_parser(
+        "stop", help="stop the demo's dashboard and transform, and the embedded servers"
+    )
     stop.set_defaults(handler=cmd_stop)
     return parser
 
@@ -175,6 +184,13 @@ def cmd_worker(args) -> int:
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,
     )
+    return 0
+
+
+def cmd_transform(args) -> int:
+    from wa_analytics.transform import run_transform  # noqa: PLC0415
+
+    run_transform(_migrated_services(), dbt_vars=args.vars)
     return 0
 
 
@@ -268,7 +284,7 @@ def cmd_stop(args) -> int:
 
     data_dir = load_settings().data_dir
     stopped = ["dashboard"] if stop_detached("dashboard", data_dir) else []
-    stopped += embedded.stop(data_dir)
+    stopped += embedded.stop(data_dir)  # and the demo's transform
     print("stopped: " + ", ".join(stopped) if stopped else "no embedded server was running")
     return 0
 

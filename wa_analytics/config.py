@@ -28,6 +28,7 @@ class Settings:
     redis_timeout_seconds: float
     default_phone_region: str | None
     phone_hash_key: str | None
+    transform_interval_seconds: float
     log_format: str = "text"
 
     @property
@@ -72,6 +73,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         default_phone_region=env.get("WA_DEFAULT_PHONE_REGION") or None,
         # Opt-in: store a keyed hash of every number instead of the number (same key everywhere).
         phone_hash_key=env.get("WA_PHONE_HASH_KEY") or None,
+        # How often `wa-analytics transform` runs an incremental dbt build of the marts.
+        transform_interval_seconds=float(env.get("WA_TRANSFORM_INTERVAL", 30)),
         # "json": one JSON object a line, for log collectors; anything else: plain text.
         log_format=env.get("WA_LOG_FORMAT", "text").strip().lower(),
     )

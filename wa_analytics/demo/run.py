@@ -152,12 +152,15 @@ def run_demo(args) -> int:
     step(6, "The marts")
     print_marts(settings.database_url)
 
-    step(7, "The dashboard and the metrics API")
+    step(7, "The dashboard, the metrics API and the marts' schedule")
     dashboard_url = start_dashboard(settings, args.dashboard_port)
+    start_transform(settings, args.timezone)
     print(
         f"  Metrics API: {dashboard_url}/api/v1/metrics/summary"
         f" (OpenAPI: {dashboard_url}/api/v1/openapi.json)\n"
-        "  Both keep running in the background; `wa-analytics stop` stops them and the servers."
+        "  `wa-analytics transform` rebuilds the marts every"
+        f" {settings.transform_interval_seconds:g}s (WA_TRANSFORM_INTERVAL) as traffic arrives."
+        "\n  They keep running in the background; `wa-analytics stop` stops them and the servers."
         "\n\nExplore further: `wa-analytics dbt <command>` runs dbt on the same database;"
         " `eval $(wa-analytics env)` exports its connection for psql or BI tools."
         f"\n\nDashboard: {dashboard_url}/"
@@ -173,6 +176,12 @@ def start_dashboard(settings, wanted_port: int) -> str:
     url = f"http://127.0.0.1:{port}"
     wait_ready(url, process, path="/healthz")
     return url
+
+
+def start_transform(settings, timezone: str) -> None:
+    """``wa-analytics transform`` in the background (replacing an earlier demo's)."""
+    vars_ = f"{{reporting_timezone: {timezone}}}"
+    start_detached(["transform", "--vars", vars_], "transform", settings.data_dir)
 
 
 def print_marts(database_url: str) -> None:

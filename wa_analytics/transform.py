@@ -1,0 +1,110 @@
+"""``wa-analytics transform``: the marts kept fresh by an incremental ``dbt build`` on a schedule.
+
+One process runs every build in-process through dbt's programmatic runner, so a build pays
+neither Python's nor dbt's start-up. Not rq.cron: its scheduler only enqueues a job every
+interval for some worker to run, so a warm dbt would need a worker in this process beside it,
+and a build that overruns its interval would find the next ones queued behind it; a loop that
+starts the next build an interval after the last one started is simpler and never overlaps.
+Across processes and hosts, the build lock (wa_analytics/dbt.py) keeps one build at a time: a
+round that finds another build running (an analyst's) skips to the next.
+"""
+
+import logging
+import signal
+import threading
+import time
+
+from wa_analytics.config import Settings
+from wa_analytics.dbt import PROFILES_DIR, PROJECT_ROOT, build_lock
+
+log = logging.getLogger(__name__)
+
+# Retries of a failing build wait twice as long each time, up to this (or the interval).
+MAX_BACKOFF_SECONDS = 300
+
+
+class Transformer:
+    """Runs ``dbt build`` (incremental) in this process, holding the build lock."""
+
+    def __init__(self, settings: Settings, dbt_vars: str | None = None):
+        from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt's import is seconds long
+
+        self.settings = settings
+        self.runner = dbtRunner()
+        self.args = [
+            "build",
+            "--quiet",
+            "--project-dir",
+            str(PROJECT_ROOT),
+            "--profiles-dir",
+            str(PROFILES_DIR),
+        ]
+        if dbt_vars:
+            self.args += ["--vars", dbt_vars]
+
+    def build_once(self) -> bool | None:
+        """One build: True if it passed, False if it failed (logged with dbt's reason), None if
+        another build held the lock (skipped)."""
+        with build_lock(self.settings.database_url, wait=False) as held:
+            if not held:
+                log.info("another dbt build is running; skipping this round")
+                return None
+            started = time.monotonic()
+            result = self.runner.invoke(self.args)
+            elapsed = time.monotonic() - started
+        if result.success:
+            log.info("dbt build passed in %.1fs", elapsed)
+            return True
+        log.warning("dbt build failed after %.1fs: %s", elapsed, failure_reason(result))
+        return False
+
+
+def failure_reason(result) -> str:
+    """What dbt said went wrong: each failed node and its message, or the exception."""
+    if result.exception is not None:
+        return f"{type(result.exception).__name__}: {result.exception}"
+    # One line each (dbt's messages span several); the first few say enough.
+    failed = [
+        f"{r.node.name}: {' '.join((r.message or '').split())}"
+        for r in getattr(result.result, "results", [])
+        if str(r.status) in ("error", "fail", "runtime error")
+    ]
+    if len(failed) > 3:
+        failed = failed[:3] + [f"and {len(failed) - 3} more"]
+    return "; ".join(failed) or "no node failed (see dbt's log, logs/dbt.log)"
+
+
+def run_transform(
+    settings: Settings, dbt_vars: str | None = None, stop: threading.Event | None = None
+) -> None:
+    """Build every ``settings.transform_interval_seconds`` until ``stop`` is set (or SIGTERM /
+    SIGINT); a failed build is retried with backoff and never ends the schedule."""
+    stop = stop or _stop_on_signals()
+    interval = settings.transform_interval_seconds
+    transformer = Transformer(settings, dbt_vars)
+    log.info("building the marts every %gs", interval)
+    failures = 0
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            passed = transformer.build_once()
+        except Exception as error:  # noqa: BLE001 - e.g. the database is down: try again later
+            log.warning("dbt build could not start: %s", error)
+            passed = False
+        if passed is False:
+            failures += 1
+            delay = min(interval * 2**failures, max(interval, MAX_BACKOFF_SECONDS))
+            log.warning("build failed %d time(s) in a row; next attempt in %gs", failures, delay)
+        else:
+            failures = 0
+            delay = max(0.0, interval - (time.monotonic() - started))
+        stop.wait(delay)
+    log.info("transform stopped")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    # A build in progress finishes first; the process then exits at once.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
