@@ -7,8 +7,6 @@ import yaml
 
 COMPOSE = yaml.safe_load((Path(__file__).parent.parent / "docker-compose.yml").read_text())
 ONE_SHOT = {"migrate", "dbt"}  # run to completion, by `up` or `docker compose run`
-# No endpoint of its own yet to probe (issue 19 leaves its health to Prometheus' build series).
-WITHOUT_PROBE = {"transform"}
 
 
 def test_every_long_running_service_restarts_and_is_probed():
@@ -16,4 +14,4 @@ def test_every_long_running_service_restarts_and_is_probed():
     assert {"ingest", "proxy", "worker", "dashboard", "transform"} <= services.keys()
     for name, spec in services.items():
         assert spec.get("restart") == "unless-stopped", name
-        assert name in WITHOUT_PROBE or spec.get("healthcheck", {}).get("test"), name
+        assert spec.get("healthcheck", {}).get("test"), name

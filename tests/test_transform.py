@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 import psycopg
 import pytest
@@ -13,6 +14,7 @@ import yaml
 from helpers import cloud_api_delivery, run_worker, signed_post, text_message
 
 from wa_analytics.dbt import BUILD_LOCK_KEY, PROFILES_DIR, PROJECT_ROOT, run_dbt
+from wa_analytics.processes import free_port
 
 CONTACT = "447911000555"
 
@@ -74,9 +76,11 @@ def _wait_for(predicate, what: str, timeout: float = 180):
 def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settings, tmp_path):
     log_path = tmp_path / "transform.log"
     env = {**os.environ, "WA_TRANSFORM_INTERVAL": "2"}
+    metrics_port = free_port()
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "wa_analytics.cli", "transform"],
+            [sys.executable, "-m", "wa_analytics.cli", "transform",
+             "--metrics-port", str(metrics_port)],
             env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -126,6 +130,21 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
         assert 'relation "raw.events" does not exist' in log_text()[failed_at:].splitlines()[0]
         _wait_for(lambda: "dbt build passed" in log_text()[failed_at:], "a build after the failure")
         assert process.poll() is None
+
+        # Prometheus sees the builds by outcome and how fresh the marts are.
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            series = {
+                line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in response.read().decode().splitlines()
+                if line and not line.startswith("#")
+            }
+        for outcome in ("passed", "failed", "skipped"):
+            assert series[f'wa_dbt_builds_total{{outcome="{outcome}"}}'] >= 1, outcome
+        newest = db.execute("select extract(epoch from max(loaded_at)) from raw.events").fetchone()
+        assert series["wa_marts_as_of_timestamp_seconds"] == pytest.approx(float(newest[0]))
+        assert time.time() - series["wa_marts_built_timestamp_seconds"] < 60
+        assert series["wa_dbt_build_duration_seconds_count"] >= 3
     finally:
         process.terminate()
         process.wait(timeout=60)

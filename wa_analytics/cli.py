@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the marts fresh: an incremental dbt build every WA_TRANSFORM_INTERVAL seconds",
     )
     transform.add_argument("--vars", help="dbt vars, e.g. '{reporting_timezone: Europe/Berlin}'")
+    transform.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus's /metrics on this port"
+    )
+    transform.add_argument("--metrics-host", default="127.0.0.1")
     transform.set_defaults(handler=cmd_transform)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the raw schema")
@@ -188,9 +192,18 @@ def cmd_worker(args) -> int:
 
 
 def cmd_transform(args) -> int:
+    import os  # noqa: PLC0415
+
+    # The transform counts in its own memory: a web service's metrics directory is not its.
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from wa_analytics.transform import run_transform  # noqa: PLC0415
 
-    run_transform(_migrated_services(), dbt_vars=args.vars)
+    run_transform(
+        _migrated_services(),
+        dbt_vars=args.vars,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
     return 0
 
 

@@ -14,10 +14,28 @@ import signal
 import threading
 import time
 
+import psycopg
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
 from wa_analytics.config import Settings
+from wa_analytics.database import connect
 from wa_analytics.dbt import PROFILES_DIR, PROJECT_ROOT, build_lock
 
 log = logging.getLogger(__name__)
+
+# Served by `wa-analytics transform --metrics-port` (deploy/prometheus/alerts.yml: MartsStale).
+BUILDS = Counter("wa_dbt_builds", "Scheduled dbt builds by outcome", ["outcome"])
+BUILD_SECONDS = Histogram(
+    "wa_dbt_build_duration_seconds",
+    "How long a scheduled dbt build took",
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800),
+)
+MARTS_BUILT = Gauge("wa_marts_built_timestamp_seconds", "When the last passing build ended")
+MARTS_AS_OF = Gauge(
+    "wa_marts_as_of_timestamp_seconds",
+    "The newest loaded_at in raw.events when the last passing build started: what the marts "
+    "include (marts lag: time() minus this)",
+)
 
 # Retries of a failing build wait twice as long each time, up to this (or the interval).
 MAX_BACKOFF_SECONDS = 300
@@ -48,15 +66,34 @@ class Transformer:
         with build_lock(self.settings.database_url, wait=False) as held:
             if not held:
                 log.info("another dbt build is running; skipping this round")
+                BUILDS.labels("skipped").inc()
                 return None
+            as_of = self.newest_loaded_at()
             started = time.monotonic()
             result = self.runner.invoke(self.args)
             elapsed = time.monotonic() - started
+        BUILD_SECONDS.observe(elapsed)
         if result.success:
             log.info("dbt build passed in %.1fs", elapsed)
+            BUILDS.labels("passed").inc()
+            MARTS_BUILT.set_to_current_time()
+            if as_of is not None:
+                MARTS_AS_OF.set(as_of)
             return True
         log.warning("dbt build failed after %.1fs: %s", elapsed, failure_reason(result))
+        BUILDS.labels("failed").inc()
         return False
+
+    def newest_loaded_at(self) -> float | None:
+        """The newest ``loaded_at`` a build starting now reads (Unix seconds), if it can be read
+        (the build itself then says what is wrong)."""
+        try:
+            with connect(self.settings.database_url or "", autocommit=True) as conn:
+                query = "select extract(epoch from max(loaded_at)) from raw.events"
+                (newest,) = conn.execute(query).fetchone()
+        except psycopg.Error:
+            return None
+        return float(newest) if newest is not None else None
 
 
 def failure_reason(result) -> str:
@@ -75,11 +112,18 @@ def failure_reason(result) -> str:
 
 
 def run_transform(
-    settings: Settings, dbt_vars: str | None = None, stop: threading.Event | None = None
+    settings: Settings,
+    dbt_vars: str | None = None,
+    stop: threading.Event | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     """Build every ``settings.transform_interval_seconds`` until ``stop`` is set (or SIGTERM /
-    SIGINT); a failed build is retried with backoff and never ends the schedule."""
+    SIGINT); a failed build is retried with backoff and never ends the schedule. With
+    ``metrics_port``, Prometheus's /metrics is served there (builds, durations, freshness)."""
     stop = stop or _stop_on_signals()
+    if metrics_port:
+        start_http_server(metrics_port, addr=metrics_host)
     interval = settings.transform_interval_seconds
     transformer = Transformer(settings, dbt_vars)
     log.info("building the marts every %gs", interval)
