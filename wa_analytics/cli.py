@@ -174,11 +174,16 @@ def cmd_dashboard(args) -> int:
     return 0
 
 
-def cmd_worker(args) -> int:
+def _metrics_in_memory() -> None:
+    """A single-process service (a worker, the transform) counts in its own memory: a web
+    service's multiprocess metrics directory is not its. Call before importing its metrics."""
     import os  # noqa: PLC0415
 
-    # A worker counts in its own memory: a web service's metrics directory is not its.
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+def cmd_worker(args) -> int:
+    _metrics_in_memory()
     from worker.runner import run_worker  # noqa: PLC0415
 
     run_worker(
@@ -192,10 +197,7 @@ def cmd_worker(args) -> int:
 
 
 def cmd_transform(args) -> int:
-    import os  # noqa: PLC0415
-
-    # The transform counts in its own memory: a web service's metrics directory is not its.
-    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    _metrics_in_memory()
     from wa_analytics.transform import run_transform  # noqa: PLC0415
 
     run_transform(
