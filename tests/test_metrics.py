@@ -12,7 +12,14 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from helpers import TEST_SECRETS, cloud_api_delivery, run_worker, signed_post, text_message
+from helpers import (
+    TEST_SECRETS,
+    cloud_api_delivery,
+    run_worker,
+    signed_post,
+    status,
+    text_message,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from wa_analytics import signing
@@ -239,11 +246,20 @@ def test_worker_serves_its_metrics(client, redis_conn, settings):
         url = f"http://127.0.0.1:{port}/metrics"
         assert _value(_samples(_get(url)), "wa_worker_up") == 1
         assert signed_post(client, "/webhooks/whatsapp", _delivery(4)).status_code == 200
+        unknown_status = cloud_api_delivery(
+            statuses=[status("wamid.metrics4", "447400900123", 1700000009, "exploded")]
+        )
+        assert signed_post(client, "/webhooks/whatsapp", unknown_status).status_code == 200
         deadline = time.monotonic() + 30
-        while _value(samples := _samples(_get(url)), "wa_events_stored_total") < 1:
+        quarantined = {"reason": "unknown_status"}
+        while (
+            _value(samples := _samples(_get(url)), "wa_events_stored_total") < 1
+            or _value(samples, "wa_quarantined_items_total", **quarantined) < 1
+        ):
             assert time.monotonic() < deadline, "the worker stored nothing"
             time.sleep(0.2)
-        assert _value(samples, "wa_quarantined_items_total") == 0
+        assert _value(samples, "wa_events_stored_total") == 1
+        assert _value(samples, "wa_quarantined_items_total", **quarantined) == 1
         assert _value(samples, "wa_drain_failures_total") == 0
         assert _value(samples, "wa_queue_waiting_deliveries") == 0
     finally:

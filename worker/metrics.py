@@ -10,7 +10,12 @@ from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 from wa_analytics.metrics import QueueCollector
 
 EVENTS_STORED = Counter("wa_events_stored", "Events stored in raw.events")
-QUARANTINED = Counter("wa_quarantined_items", "Items stored in raw.quarantine (not usable events)")
+QUARANTINED = Counter(
+    "wa_quarantined_items",
+    "Items stored in raw.quarantine (not usable events), by the class of their reason "
+    "(worker.parsing.errors.REASON_CLASSES)",
+    ["reason"],
+)
 DEAD_LETTERS_KEPT = Counter(
     "wa_dead_letters_kept", "Deliveries this worker could store neither way (kept in Redis)"
 )
@@ -23,7 +28,9 @@ WORKER_UP = Gauge("wa_worker_up", "1 while this worker process serves its metric
 def count_stored(added) -> None:
     """Count what one batch (or a helper's batches) added: events, quarantined items, letters."""
     EVENTS_STORED.inc(added.get("events", 0))
-    QUARANTINED.inc(added.get("quarantine", 0))
+    for key, n in added.items():
+        if key.startswith("quarantine."):
+            QUARANTINED.labels(key.removeprefix("quarantine.")).inc(n)
     DEAD_LETTERS_KEPT.inc(added.get("dead_letters", 0))
 
 

@@ -23,6 +23,7 @@ from psycopg import errors
 from psycopg.types.string import BytesBinaryDumper
 
 from wa_analytics.queueing import Envelope
+from worker.parsing.errors import reason_class
 from worker.parsing.event import STATUS_UPDATED, Event, Rejected
 from worker.processing import (
     Batch,
@@ -130,7 +131,8 @@ def _copy_new_rows(cur: psycopg.Cursor, batch: Batch, precheck: bool) -> dict[st
     if contested:
         cur.execute(STAGING_TABLES)
         _merge_events(cur, contested)
-    return {table: len(table_rows) for table, table_rows in rows.items()}
+    added = {table: len(table_rows) for table, table_rows in rows.items()}
+    return added | quarantined_by_class(row[3] for row in rows["quarantine"])
 
 
 def _without_stored_rows(cur: psycopg.Cursor, batch: Batch) -> tuple[dict, list[tuple]]:
@@ -173,10 +175,19 @@ def _copy_and_merge(cur: psycopg.Cursor, batch: Batch) -> dict[str, int]:
         _copy(cur, f"incoming_{table}", columns, rows, COPY_TYPES[table])
         cur.execute(
             f"insert into raw.{table} ({columns}) select {columns} from incoming_{table}"
-            " on conflict do nothing"
+            f" on conflict do nothing returning {'reason' if table == 'quarantine' else 1}"
         )
-        added[table] = cur.rowcount
+        inserted = cur.fetchall()
+        added[table] = len(inserted)
+        if table == "quarantine":
+            added |= quarantined_by_class(reason for (reason,) in inserted)
     return added
+
+
+def quarantined_by_class(reasons) -> dict[str, int]:
+    """The quarantined items added, by their reason's class (``quarantine.<class>`` keys): what
+    the worker's metrics count them by."""
+    return {f"quarantine.{name}": n for name, n in Counter(map(reason_class, reasons)).items()}
 
 
 def _merge_events(cur: psycopg.Cursor, rows: list[tuple]) -> int:
