@@ -143,6 +143,8 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
             assert series[f'wa_dbt_builds_total{{outcome="{outcome}"}}'] >= 1, outcome
         newest = db.execute("select extract(epoch from max(loaded_at)) from raw.events").fetchone()
         assert series["wa_marts_as_of_timestamp_seconds"] == pytest.approx(float(newest[0]))
+        lag = time.time() - float(newest[0])
+        assert lag - 10 < series["wa_marts_lag_seconds"] <= lag
         assert time.time() - series["wa_marts_built_timestamp_seconds"] < 60
         assert series["wa_dbt_build_duration_seconds_count"] >= 3
     finally:

@@ -36,6 +36,19 @@ MARTS_AS_OF = Gauge(
     "The newest loaded_at in raw.events when the last passing build started: what the marts "
     "include (marts lag: time() minus this)",
 )
+MARTS_LAG = Gauge(
+    "wa_marts_lag_seconds",
+    "Now minus wa_marts_as_of_timestamp_seconds: how far behind raw.events the marts are "
+    "(it grows in quiet hours too, when no event arrives: MartsStale watches the builds instead)",
+)
+
+
+def _marts_lag() -> float:
+    return time.time() - _marts_as_of if _marts_as_of is not None else float("nan")
+
+
+_marts_as_of: float | None = None  # what MARTS_AS_OF says, once a build has passed
+MARTS_LAG.set_function(_marts_lag)
 
 # Retries of a failing build wait twice as long each time, up to this (or the interval).
 MAX_BACKOFF_SECONDS = 300
@@ -78,7 +91,7 @@ class Transformer:
             BUILDS.labels("passed").inc()
             MARTS_BUILT.set_to_current_time()
             if as_of is not None:
-                MARTS_AS_OF.set(as_of)
+                _set_as_of(as_of)
             return True
         log.warning("dbt build failed after %.1fs: %s", elapsed, failure_reason(result))
         BUILDS.labels("failed").inc()
@@ -94,6 +107,12 @@ class Transformer:
         except psycopg.Error:
             return None
         return float(newest) if newest is not None else None
+
+
+def _set_as_of(as_of: float) -> None:
+    global _marts_as_of
+    _marts_as_of = as_of
+    MARTS_AS_OF.set(as_of)
 
 
 def failure_reason(result) -> str:
