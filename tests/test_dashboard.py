@@ -5,13 +5,13 @@ real browser (headless Chromium) drawing the API's numbers."""
 import os
 import shutil
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 import pytest
-from helpers import build, cloud_api_delivery, status, text_message
+from helpers import build, cloud_api_delivery, status, store_deliveries, text_message
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from playwright.sync_api import sync_playwright
@@ -21,11 +21,8 @@ from dashboard.api import load_openapi
 from dashboard.app import create_app
 from wa_analytics.config import load_settings
 from wa_analytics.dbt import PROJECT_ROOT
-from wa_analytics.demo.traffic import CRM_PATH, Delivery, generate_traffic
+from wa_analytics.demo.traffic import Delivery, generate_traffic
 from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
-from wa_analytics.queueing import Envelope, delivery_id_for
-from worker.processing import build_batch
-from worker.store import write_batch
 
 OTHER_NUMBER = "200000000000001"
 ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"]
@@ -49,16 +46,9 @@ def other_number_traffic() -> list[Delivery]:
 def marts(servers):
     """Demo traffic plus a second business number, stored as the worker stores it, then built."""
     deliveries = generate_traffic(seed=5, contacts=60, days=6).deliveries + other_number_traffic()
-    envelopes = []
-    for delivery in deliveries:
-        source = "crm" if delivery.path == CRM_PATH else "whatsapp"
-        envelopes.append(
-            Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
-        )
     with psycopg.connect(servers["database_url"], autocommit=True) as conn:
         conn.execute("truncate raw.deliveries, raw.events, raw.quarantine")
-    with psycopg.connect(servers["database_url"]) as conn:
-        write_batch(conn, build_batch(envelopes))
+    store_deliveries(servers["database_url"], deliveries)
     build("--full-refresh")
     with psycopg.connect(servers["database_url"], autocommit=True) as conn:
         yield conn
@@ -91,11 +81,18 @@ def data_range(marts) -> tuple[date, date]:
 
 def test_every_answer_is_as_the_openapi_document_says(api, openapi, marts):
     first, last = data_range(marts)
+    # The build's: the newest event it read, and its end (after its last model, before now).
+    as_of, last_model, now = marts.execute(
+        "select (select max(loaded_at) from raw.events),"
+        " (select built_at from marts.reporting_settings), now()"
+    ).fetchone()
     for endpoint in [*ENDPOINTS, "business-numbers"]:
         for params in ({}, {"start": first.isoformat(), "end": last.isoformat()},
                        {"business_number": OTHER_NUMBER}):  # fmt: skip
             code, body = get(api, openapi, endpoint, **params)
             assert code == 200, (endpoint, params, body)
+            assert datetime.fromisoformat(body["as_of"]) == as_of, endpoint
+            assert last_model < datetime.fromisoformat(body["built_at"]) < now, endpoint
     code, body = get(api, openapi, "summary")
     assert (body["start"], body["end"]) == (
         (last - timedelta(days=27)).isoformat(),
@@ -364,7 +361,8 @@ def test_before_dbt_has_run_the_api_says_so(servers, openapi):
         client = create_app(load_settings({"DATABASE_URL": empty})).test_client()
         code, body = get(client, openapi, "summary")
         assert code == 503 and "dbt build" in body["reason"]
-        assert get(client, openapi, "business-numbers") == (200, {"business_numbers": []})
+        never = {"business_numbers": [], "as_of": None, "built_at": None}
+        assert get(client, openapi, "business-numbers") == (200, never)
         assert client.get("/").status_code == 200
     finally:
         with psycopg.connect(servers["database_url"], autocommit=True) as admin:
