@@ -32,8 +32,10 @@ class Build:
 
 
 def latest_build(conn: psycopg.Connection) -> Build | None:
-    """The newest passed build, none if no build has passed yet. Raises UndefinedTable before
-    the first dbt run."""
+    """The newest passed build, none if no build has passed yet (or none was recorded: marts
+    built before builds were, are served as never built until the next build)."""
+    if conn.execute("select to_regclass('audit.dbt_builds')").fetchone()[0] is None:
+        return None
     row = conn.execute(LATEST_BUILD).fetchone()
     return Build(row[0], row[1], float(row[2])) if row else None
 
@@ -57,8 +59,6 @@ def readiness(database_url: str, interval_seconds: float) -> tuple[dict, int]:
     try:
         with connect(database_url, connect_timeout=2, options="-c statement_timeout=5s") as conn:
             build = latest_build(conn)
-    except psycopg.errors.UndefinedTable:
-        build = None
     except psycopg.Error as exc:
         reason = f"database unavailable ({exc.__class__.__name__}); is Postgres up?"
         return {"status": "unavailable", "reason": reason}, 503

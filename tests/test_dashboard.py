@@ -393,11 +393,12 @@ def test_the_page_refreshes_in_place_and_says_how_fresh(browser, fast_dashboard_
     """An hour-old build: the stale banner at once. A real build: the next refresh, without a
     reload, draws into the same charts, drops the banner and says "updated N s ago"."""
     marts.execute("update audit.dbt_builds set finished_at = finished_at - interval '1 hour'")
-    page, errors = open_dashboard(browser, fast_dashboard_url + "/")
+    page, errors = open_dashboard(browser, f"{fast_dashboard_url}/?business_number={OTHER_NUMBER}")
     page.evaluate("window.marker = 'not reloaded'")
     chart_id = page.evaluate("window.dashboard.charts['response-times'].id")
     assert page.get_attribute("body", "data-stale") == "true"
     assert page.is_visible("#stale")
+    page.screenshot(path=SCREENSHOTS / "dashboard-stale.png")
     assert "Stale figures: the marts were last updated 60 min ago" in page.inner_text("#stale")
     assert page.inner_text("#freshness").startswith("updated 60 min ago, events stored until")
     loads = page.evaluate("window.dashboard.loads")
@@ -416,6 +417,9 @@ def test_the_page_refreshes_in_place_and_says_how_fresh(browser, fast_dashboard_
     assert page.evaluate("window.dashboard.loads") > loads
     assert page.evaluate("window.dashboard.charts['response-times'].id") == chart_id
     assert page.get_attribute("body", "data-state") == "ready"
+    # Still the filter it was opened with.
+    assert page.url.endswith(f"?business_number={OTHER_NUMBER}")
+    assert sum(page.evaluate(CHART_STATE)["contact-growth"]["data"][0]) == 2
     assert errors == []
 
 

@@ -127,6 +127,18 @@ def test_readyz_says_stale_with_the_age_and_never_built(db, client):
     assert client.get("/readyz").status_code == 200
 
 
+def test_marts_built_before_builds_were_recorded_are_served_as_never_built(db, client):
+    build()
+    db.execute("alter table audit.dbt_builds rename to dbt_builds_away")
+    try:
+        answer = client.get("/api/v1/metrics/summary")
+        assert answer.status_code == 200, answer.json
+        assert (answer.json["as_of"], answer.json["built_at"]) == (None, None)
+        assert "never built" in client.get("/readyz").json["reason"]
+    finally:
+        db.execute("alter table audit.dbt_builds_away rename to dbt_builds")
+
+
 def test_readyz_says_when_the_database_is_unavailable(servers):
     settings = load_settings({"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"})
     answer = create_app(settings).test_client().get("/readyz")

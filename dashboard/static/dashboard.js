@@ -321,7 +321,7 @@ async function load({ background = false } = {}) {
     window.dashboard.data = data;
     window.dashboard.freshness = { built_at: summary.built_at, as_of: summary.as_of };
     const form = document.getElementById("filters");
-    if (!background || !form.contains(document.activeElement)) {  // never under the user's hands
+    if (!background || !form.dataset.edited) {  // never over dates the user has not applied
       document.getElementById("start").value = summary.start;
       document.getElementById("end").value = summary.end;
     }
@@ -340,7 +340,9 @@ async function load({ background = false } = {}) {
     showFreshness();
     document.getElementById("error").hidden = true;
     window.dashboard.loads += 1;
-    if (!background || document.body.dataset.state === "error") document.body.dataset.state = "ready";
+    // A refresh may have overtaken the user's load (then still "loading"): it ends it.
+    const state = document.body.dataset.state;
+    if (!background || state === "error" || state === "loading") document.body.dataset.state = "ready";
   } catch (error) {
     if (ticket !== latestLoad) return;
     const box = document.getElementById("error");
@@ -354,8 +356,11 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("filters");
   const params = filters();
   fillBusinessNumbers(params.get("business_number") || "").catch(() => {});
+  form.addEventListener("input", () => { form.dataset.edited = "true"; });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    clearTimeout(window.dashboard.refreshTimer);
+    delete form.dataset.edited;
     const next = new URLSearchParams(new FormData(form));
     for (const key of [...next.keys()]) if (!next.get(key)) next.delete(key);
     window.history.replaceState(null, "", `?${next}`);
