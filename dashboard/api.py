@@ -1,6 +1,7 @@
 """``/api/v1/metrics/``: JSON for the dashboard and any other client, described by
 ``/api/v1/openapi.json``. Every endpoint takes ``start``, ``end`` and ``business_number``."""
 
+from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import psycopg
 import yaml
 from flask import Blueprint, current_app, jsonify, request
 
-from dashboard import metrics
+from dashboard import freshness, metrics
 from dashboard.period import BadFilter, Period, period_from_args
 
 blueprint = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
@@ -29,14 +30,17 @@ def _connect() -> psycopg.Connection:
 
 
 def metric(view):
-    """Open a read-only connection, parse the filters, wrap the answer with the period."""
+    """Open a read-only connection, parse the filters, wrap the answer with the period and the
+    freshness of the marts it was read from (``as_of``, ``built_at``: same snapshot)."""
 
     @wraps(view)
     def wrapper():
         try:
             with _connect() as conn:
                 period = period_from_args(request.args, conn)
-                return jsonify({**period.as_json(), **view(conn, period)})
+                answer = view(conn, period)
+                build = freshness.as_json(freshness.latest_build(conn))
+                return jsonify({**period.as_json(), **build, **answer})
         except BadFilter as exc:
             return jsonify(error="bad request", reason=str(exc)), 400
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
@@ -60,7 +64,9 @@ def summary(conn, period: Period) -> dict:
 def response_times(conn, period: Period) -> dict:
     return {
         "totals": metrics.one(conn, metrics.RESPONSE_TOTALS, period),
-        "days": metrics.rows(conn, metrics.RESPONSE_TIMES, period),
+        "days": every_day(
+            metrics.rows(conn, metrics.RESPONSE_TIMES, period), period, QUIET_RESPONSE_DAY
+        ),
     }
 
 
@@ -81,7 +87,9 @@ def peak_hours(conn, period: Period) -> dict:
 def delivery(conn, period: Period) -> dict:
     return {
         "totals": metrics.one(conn, metrics.DELIVERY_TOTALS, period),
-        "days": metrics.rows(conn, metrics.DELIVERY_DAILY, period),
+        "days": every_day(
+            metrics.rows(conn, metrics.DELIVERY_DAILY, period), period, QUIET_DELIVERY_DAY
+        ),
     }
 
 
@@ -95,9 +103,44 @@ def agents(conn, period: Period) -> dict:
 def business_numbers():
     try:
         with _connect() as conn:
-            return jsonify(business_numbers=metrics.rows(conn, metrics.BUSINESS_NUMBERS))
+            numbers = metrics.rows(conn, metrics.BUSINESS_NUMBERS)
+            build = freshness.as_json(freshness.latest_build(conn))
+            return jsonify(business_numbers=numbers, **build)
     except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
-        return jsonify(business_numbers=[])
+        return jsonify(business_numbers=[], **freshness.as_json(None))
+
+
+# What a day without a row had: no responses or messages, a true 0; its medians and rates are
+# unknown (null), not 0, so a chart draws a gap there rather than a fall to zero.
+QUIET_RESPONSE_DAY = {
+    "responses": 0,
+    "median_response_seconds": None,
+    "p90_response_seconds": None,
+    "first_responses": 0,
+    "median_first_response_seconds": None,
+    "p90_first_response_seconds": None,
+}
+QUIET_DELIVERY_DAY = {
+    "messages_sent": 0,
+    "messages_delivered": 0,
+    "messages_read": 0,
+    "messages_failed": 0,
+    "delivery_rate": None,
+    "read_rate": None,
+    "median_seconds_to_deliver": None,
+    "median_seconds_to_read": None,
+}
+
+
+def every_day(days: list[dict], period: Period, quiet_day: dict) -> list[dict]:
+    """``days`` (rows by ``activity_date``, days with data only) with a row for every day of
+    ``period``, in order: ``quiet_day``'s figures on the days without data."""
+    by_day = {row["activity_date"]: row for row in days}
+    filled = []
+    for offset in range(period.days):
+        day = (period.start + timedelta(days=offset)).isoformat()
+        filled.append(by_day.get(day) or {"activity_date": day, **quiet_day})
+    return filled
 
 
 @blueprint.get("/openapi.json")

@@ -5,7 +5,7 @@ import time
 from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
-from dashboard import api
+from dashboard import api, freshness
 from wa_analytics import metrics
 from wa_analytics.config import Settings, load_settings
 
@@ -21,11 +21,24 @@ def create_app(config: Settings | None = None) -> Flask:
 
     @app.get("/")
     def page():
-        return render_template("dashboard.html")
+        # The page refreshes its figures as often as the transform builds the marts.
+        return render_template(
+            "dashboard.html",
+            refresh_seconds=settings.transform_interval_seconds,
+            stale_after_intervals=freshness.STALE_AFTER_INTERVALS,
+        )
 
     @app.get("/healthz")
     def healthz():
         return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz():
+        """Ready when the database answers and the marts are fresh; 503 says why not."""
+        answer, code = freshness.readiness(
+            settings.database_url, settings.transform_interval_seconds
+        )
+        return jsonify(answer), code
 
     registry = metrics.build_registry()
     latency = metrics.metrics().request_seconds.labels("dashboard")

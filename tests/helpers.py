@@ -1,11 +1,17 @@
 """Helpers shared by the tests: signed requests, an in-process worker, payload builders."""
 
+import time
+
 import orjson
+import psycopg
 from rq import SimpleWorker
 
 from wa_analytics import signing
 from wa_analytics.dbt import run_dbt
-from wa_analytics.queueing import drain_queue
+from wa_analytics.demo.traffic import CRM_PATH
+from wa_analytics.queueing import Envelope, delivery_id_for, drain_queue
+from worker.processing import build_batch
+from worker.store import write_batch
 
 TEST_SECRETS = {
     "WHATSAPP_APP_SECRET": "test-app-secret",
@@ -31,6 +37,18 @@ def run_worker(redis_conn, settings) -> bool:
     """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``."""
     worker = SimpleWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
     return worker.work(burst=True)
+
+
+def store_deliveries(database_url: str, deliveries) -> None:
+    """Store deliveries the way the worker does: one batch, one transaction."""
+    envelopes = []
+    for delivery in deliveries:
+        source = "crm" if delivery.path == CRM_PATH else "whatsapp"
+        envelopes.append(
+            Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
+        )
+    with psycopg.connect(database_url) as conn:
+        write_batch(conn, build_batch(envelopes))
 
 
 def cloud_api_delivery(messages=(), statuses=(), contacts=(), metadata=None) -> dict:

@@ -3,15 +3,18 @@ every figure equal to the daily marts dbt built, the business-number filter, and
 real browser (headless Chromium) drawing the API's numbers."""
 
 import os
+import re
 import shutil
 import time
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import orjson
 import psycopg
 import pytest
-from helpers import build, cloud_api_delivery, status, text_message
+from helpers import build, cloud_api_delivery, status, store_deliveries, text_message
 from openapi_core import OpenAPI
 from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
 from playwright.sync_api import sync_playwright
@@ -21,11 +24,8 @@ from dashboard.api import load_openapi
 from dashboard.app import create_app
 from wa_analytics.config import load_settings
 from wa_analytics.dbt import PROJECT_ROOT
-from wa_analytics.demo.traffic import CRM_PATH, Delivery, generate_traffic
+from wa_analytics.demo.traffic import Delivery, generate_traffic
 from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
-from wa_analytics.queueing import Envelope, delivery_id_for
-from worker.processing import build_batch
-from worker.store import write_batch
 
 OTHER_NUMBER = "200000000000001"
 ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"]
@@ -49,16 +49,9 @@ def other_number_traffic() -> list[Delivery]:
 def marts(servers):
     """Demo traffic plus a second business number, stored as the worker stores it, then built."""
     deliveries = generate_traffic(seed=5, contacts=60, days=6).deliveries + other_number_traffic()
-    envelopes = []
-    for delivery in deliveries:
-        source = "crm" if delivery.path == CRM_PATH else "whatsapp"
-        envelopes.append(
-            Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
-        )
     with psycopg.connect(servers["database_url"], autocommit=True) as conn:
         conn.execute("truncate raw.deliveries, raw.events, raw.quarantine")
-    with psycopg.connect(servers["database_url"]) as conn:
-        write_batch(conn, build_batch(envelopes))
+    store_deliveries(servers["database_url"], deliveries)
     build("--full-refresh")
     with psycopg.connect(servers["database_url"], autocommit=True) as conn:
         yield conn
@@ -91,11 +84,18 @@ def data_range(marts) -> tuple[date, date]:
 
 def test_every_answer_is_as_the_openapi_document_says(api, openapi, marts):
     first, last = data_range(marts)
+    # The build's: the newest event it read, and its end (after its last model, before now).
+    as_of, last_model, now = marts.execute(
+        "select (select max(loaded_at) from raw.events),"
+        " (select built_at from marts.reporting_settings), now()"
+    ).fetchone()
     for endpoint in [*ENDPOINTS, "business-numbers"]:
         for params in ({}, {"start": first.isoformat(), "end": last.isoformat()},
                        {"business_number": OTHER_NUMBER}):  # fmt: skip
             code, body = get(api, openapi, endpoint, **params)
             assert code == 200, (endpoint, params, body)
+            assert datetime.fromisoformat(body["as_of"]) == as_of, endpoint
+            assert last_model < datetime.fromisoformat(body["built_at"]) < now, endpoint
     code, body = get(api, openapi, "summary")
     assert (body["start"], body["end"]) == (
         (last - timedelta(days=27)).isoformat(),
@@ -241,9 +241,9 @@ CHART_STATE = """() => Object.fromEntries(Object.entries(window.dashboard.charts
                            width: chart.width, height: chart.height}]))"""
 
 
-@pytest.fixture(scope="module")
-def dashboard_url(marts):
-    """``wa-analytics dashboard`` as a real process (gunicorn) on the built marts."""
+@contextmanager
+def serving_dashboard() -> Iterator[str]:
+    """``wa-analytics dashboard`` as a real process (gunicorn); yields its address."""
     port = free_port()
     process = spawn_cli(["dashboard", "--port", str(port)])
     url = f"http://127.0.0.1:{port}"
@@ -252,6 +252,23 @@ def dashboard_url(marts):
         yield url
     finally:
         stop_all([process])
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(marts):
+    """The dashboard on the built marts."""
+    with serving_dashboard() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fast_dashboard_url(marts):
+    """The dashboard of a transform that builds every 3 s: it refreshes as often, and its marts
+    are stale 9 s after the last passed build."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("WA_TRANSFORM_INTERVAL", "3")
+        with serving_dashboard() as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +307,7 @@ def test_the_page_draws_the_apis_numbers_in_headless_chromium(browser, dashboard
     assert times["labels"] == [d["activity_date"] for d in days]
     for key, drawn in zip(("median_response_seconds", "p90_response_seconds"), times["data"],
                           strict=True):  # fmt: skip
-        assert drawn == pytest.approx([d[key] / 60 for d in days], abs=0.051)
+        assert drawn == pytest.approx([None if d[key] is None else max(d[key], 1) for d in days])
 
     growth = answers["contact-growth"]["days"]
     assert charts["contact-growth"]["labels"] == [d["activity_date"] for d in growth]
@@ -364,8 +381,78 @@ def test_before_dbt_has_run_the_api_says_so(servers, openapi):
         client = create_app(load_settings({"DATABASE_URL": empty})).test_client()
         code, body = get(client, openapi, "summary")
         assert code == 503 and "dbt build" in body["reason"]
-        assert get(client, openapi, "business-numbers") == (200, {"business_numbers": []})
+        never = {"business_numbers": [], "as_of": None, "built_at": None}
+        assert get(client, openapi, "business-numbers") == (200, never)
         assert client.get("/").status_code == 200
     finally:
         with psycopg.connect(servers["database_url"], autocommit=True) as admin:
             admin.execute("drop database wa_analytics_no_marts with (force)")
+
+
+def test_the_page_refreshes_in_place_and_says_how_fresh(browser, fast_dashboard_url, api, marts):
+    """An hour-old build: the stale banner at once. A real build: the next refresh, without a
+    reload, draws into the same charts, drops the banner and says "updated N s ago"."""
+    marts.execute("update audit.dbt_builds set finished_at = finished_at - interval '1 hour'")
+    page, errors = open_dashboard(browser, f"{fast_dashboard_url}/?business_number={OTHER_NUMBER}")
+    page.evaluate("window.marker = 'not reloaded'")
+    chart_id = page.evaluate("window.dashboard.charts['response-times'].id")
+    assert page.get_attribute("body", "data-stale") == "true"
+    assert page.is_visible("#stale")
+    page.screenshot(path=SCREENSHOTS / "dashboard-stale.png")
+    assert "Stale figures: the marts were last updated 60 min ago" in page.inner_text("#stale")
+    assert page.inner_text("#freshness").startswith("updated 60 min ago, events stored until")
+    loads = page.evaluate("window.dashboard.loads")
+
+    build()
+    page.wait_for_function("document.body.dataset.stale === 'false'", timeout=20_000)
+    assert not page.is_visible("#stale")
+    built_at = api.get("/api/v1/metrics/summary").get_json()["built_at"]
+    assert page.evaluate("window.dashboard.freshness.built_at") == built_at
+    shown = page.inner_text("#freshness")
+    assert re.fullmatch(r"updated \d s ago, events stored until [\d-]+ [\d:]+ UTC", shown), shown
+    age = int(page.get_attribute("#freshness", "data-age-seconds"))
+    page.wait_for_timeout(2_100)  # it ticks between refreshes
+    assert int(page.get_attribute("#freshness", "data-age-seconds")) >= age + 2
+    assert page.evaluate("window.marker") == "not reloaded"
+    assert page.evaluate("window.dashboard.loads") > loads
+    assert page.evaluate("window.dashboard.charts['response-times'].id") == chart_id
+    assert page.get_attribute("body", "data-state") == "ready"
+    # Still the filter it was opened with.
+    assert page.url.endswith(f"?business_number={OTHER_NUMBER}")
+    assert sum(page.evaluate(CHART_STATE)["contact-growth"]["data"][0]) == 2
+    assert errors == []
+
+
+AXES = """(id) => { const chart = window.dashboard.charts[id]; const y = chart.scales.y;
+    return {type: y.type, ticks: y.ticks.map((t) => t.label), labels: chart.data.labels,
+            data: chart.data.datasets.map((d) => d.data),
+            spanGaps: chart.data.datasets.map((d) => d.spanGaps),
+            skipped: chart.getDatasetMeta(0).data.map((point) => point.skip),
+            height: chart.chartArea.bottom - chart.chartArea.top,
+            above_axis: chart.getDatasetMeta(0).data.filter((p) => !p.skip)
+                .map((p) => chart.chartArea.bottom - p.y)}; }"""
+
+
+def test_quiet_days_are_gaps_and_response_times_on_a_log_axis(browser, dashboard_url, marts):
+    first, last = data_range(marts)
+    start = first - timedelta(days=2)
+    page, errors = open_dashboard(browser, f"{dashboard_url}/?start={start}&end={last}")
+    days = [(start + timedelta(days=n)).isoformat() for n in range((last - start).days + 1)]
+    for chart in ("response-times", "delivery-days"):
+        drawn = page.evaluate(AXES, chart)
+        assert drawn["labels"] == days, chart
+        # The two days before the data: no figure, and a gap in the line, not a point at 0.
+        assert [series[:2] for series in drawn["data"]] == [[None, None], [None, None]], chart
+        assert all(value is not None for series in drawn["data"] for value in series[2:]), chart
+        assert drawn["skipped"][:2] == [True, True] and not any(drawn["skipped"][2:]), chart
+        assert drawn["spanGaps"] == [False, False], chart
+
+    times = page.evaluate(AXES, "response-times")
+    assert times["type"] == "logarithmic"
+    human = re.compile(r"\d+[smhd]")
+    assert len(times["ticks"]) >= 2 and all(human.fullmatch(tick) for tick in times["ticks"])
+    # The median's changes from day to day (minutes) read beside a p90 of up to days: on a
+    # linear axis they would span a pixel or two.
+    assert max(times["data"][1][2:]) > 100 * min(times["data"][0][2:]), times  # as they are here
+    assert max(times["above_axis"]) - min(times["above_axis"]) > 0.1 * times["height"], times
+    assert errors == []

@@ -29,8 +29,13 @@ def test_the_demo_ends_with_a_working_dashboard(servers, db, redis_conn):
         with urllib.request.urlopen(url + "/", timeout=10) as page:
             assert b"WhatsApp analytics" in page.read()
         with urllib.request.urlopen(url + "/api/v1/metrics/summary", timeout=10) as answer:
-            figures = orjson.loads(answer.read())["figures"]
+            summary = orjson.loads(answer.read())
+        figures = summary["figures"]
         assert figures["responses"]["value"] > 0 and figures["new_contacts"]["value"] > 0
+        # The demo's build is on record: the figures say how fresh they are, and are fresh.
+        assert summary["built_at"] is not None and summary["as_of"] is not None
+        with urllib.request.urlopen(url + "/readyz", timeout=10) as ready:
+            assert orjson.loads(ready.read())["status"] == "ready"
     finally:
         # The demo leaves the dashboard and the transform (the marts refreshing) running.
         transform_ran = stop_detached("transform", load_settings().data_dir)

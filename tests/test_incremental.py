@@ -5,35 +5,19 @@ import random
 import time
 
 import orjson
-import psycopg
 from helpers import (
     build,
     cloud_api_delivery,
     crm_event,
     mart_snapshot,
     status,
+    store_deliveries,
     table_rows,
     text_message,
 )
 
 from wa_analytics.dbt import PROJECT_ROOT, run_dbt
 from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
-from wa_analytics.queueing import Envelope, delivery_id_for
-from worker.processing import build_batch
-from worker.store import write_batch
-
-
-def load(database_url: str, deliveries) -> None:
-    """Store deliveries the way the worker does: one batch, one transaction."""
-    envelopes = []
-    for delivery in deliveries:
-        source = "crm" if delivery.path == CRM_PATH else "whatsapp"
-        envelopes.append(
-            Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
-        )
-    with psycopg.connect(database_url) as conn:
-        write_batch(conn, build_batch(envelopes))
-
 
 LONE_CONTACT = "447911000123"
 OLD_CONTACT = "447911000124"
@@ -76,9 +60,9 @@ def test_incremental_build_equals_full_refresh(servers, db):
     ]
     second = second + [reclassified(messages=[text_message("wamid.MOVED", "447911000888", now)])]
 
-    load(servers["database_url"], first)
+    store_deliveries(servers["database_url"], first)
     build("--full-refresh")
-    load(servers["database_url"], second)
+    store_deliveries(servers["database_url"], second)
     touched, contacts = db.execute(
         "select count(distinct user_id) filter (where loaded_at = (select max(loaded_at)"
         " from raw.events)), count(distinct user_id) from raw.events"
@@ -110,12 +94,12 @@ def test_incremental_build_equals_full_refresh(servers, db):
 def test_contacts_who_never_write_do_not_hold_back_the_watermark(servers, db):
     """A campaign's recipients who never reply add no conversation: the next build still starts
     from what the last one read, not from the latest contact who wrote in."""
-    load(
+    store_deliveries(
         servers["database_url"],
         [reclassified(messages=[text_message("wamid.W1", "447911000111", int(time.time()) - 60)])],
     )
     build("--full-refresh")
-    load(
+    store_deliveries(
         servers["database_url"],
         [reclassified(status("wamid.W2", "447911000222", int(time.time()) - 30, "delivered"))],
     )
@@ -133,9 +117,9 @@ def test_daily_marts_recompute_every_day_after_their_upstream_is_rebuilt_alone(s
     upstream was rebuilt on its own (a full refresh of it alone), every day may have changed."""
     deliveries = generate_traffic(seed=5, contacts=20, days=3).deliveries
     half = len(deliveries) // 2
-    load(servers["database_url"], deliveries[:half])
+    store_deliveries(servers["database_url"], deliveries[:half])
     build("--full-refresh")
-    load(servers["database_url"], deliveries[half:])
+    store_deliveries(servers["database_url"], deliveries[half:])
     # `run`: the marts not selected are behind, so their relationship tests would not hold yet.
     run_dbt(["run", "--full-refresh", "--select", "+message_delivery", "+responses"])
     build("--vars", "{incremental_lookback_hours: 0}")
@@ -180,10 +164,10 @@ def test_timelines_recomputed_from_where_they_changed_equal_full_refresh(servers
             snapshot[table] = table_rows(db, "intermediate", table)
         return snapshot
 
-    load(servers["database_url"], first)
+    store_deliveries(servers["database_url"], first)
     build("--full-refresh")
     for number, chunk in enumerate(chunks):
-        load(servers["database_url"], chunk)
+        store_deliveries(servers["database_url"], chunk)
         if number == 1:
             # As after an upgrade from a version that kept no build times.
             db.execute("update intermediate.build_watermarks set built_at = null")

@@ -74,6 +74,7 @@ def _wait_for(predicate, what: str, timeout: float = 180):
 
 @pytest.mark.slow
 def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settings, tmp_path):
+    started = time.monotonic()
     log_path = tmp_path / "transform.log"
     env = {**os.environ, "WA_TRANSFORM_INTERVAL": "2"}
     metrics_port = free_port()
@@ -130,6 +131,13 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
         assert 'relation "raw.events" does not exist' in log_text()[failed_at:].splitlines()[0]
         _wait_for(lambda: "dbt build passed" in log_text()[failed_at:], "a build after the failure")
         assert process.poll() is None
+        # dbt records the transform's builds too, for the dashboard's as_of and built_at.
+        recorded = db.execute(
+            "select count(*) from audit.dbt_builds"
+            " where has_passed and started_at > now() - make_interval(secs => %s)",
+            (time.monotonic() - started,),
+        ).fetchone()[0]
+        assert recorded >= 3  # the first, one after the lock was free, one after the failure
 
         # Prometheus sees the builds by outcome and how fresh the marts are.
         url = f"http://127.0.0.1:{metrics_port}/metrics"

@@ -1,5 +1,8 @@
 // The dashboard: fetches /api/v1/metrics/* with the filters in the address bar and draws each
-// figure with Chart.js. State for tests and embedding: window.dashboard and body[data-state].
+// figure with Chart.js, then fetches them again every body[data-refresh-seconds] (as often as
+// the transform builds the marts), redrawing in place. It says how long ago the marts were
+// built, and shows a banner when that is more than body[data-stale-after-intervals] intervals.
+// State for tests and embedding: window.dashboard and body[data-state], body[data-stale].
 "use strict";
 
 const API = "/api/v1/metrics/";
@@ -10,7 +13,13 @@ const COLORS = { accent: "#128c7e", accentSoft: "rgba(18,140,126,0.35)", p90: "#
 // Lower is better for these; higher is better for the rest.
 const LOWER_IS_BETTER = new Set(["median_first_response_seconds"]);
 
-window.dashboard = { charts: {}, data: {} };
+// Human steps for a duration axis: 1s 5s 15s 30s 1m 5m 15m 30m 1h 2h 4h 8h 1d 2d 7d.
+const DURATION_TICKS = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400,
+                        172800, 604800];
+
+// freshness: the newest passed build (built_at) and the newest event it read (as_of), as the
+// API said; skewMs: the server's clock minus this one's, so ages do not depend on the browser's.
+window.dashboard = { charts: {}, data: {}, loads: 0, freshness: null, skewMs: 0 };
 
 function filters() {
   const params = new URLSearchParams(window.location.search);
@@ -20,6 +29,9 @@ function filters() {
 
 async function getJSON(path, params) {
   const response = await fetch(`${path}?${params}`);
+  const serverTime = Date.parse(response.headers.get("Date") || "");
+  // The header counts whole seconds: half a second is its mean loss.
+  if (!Number.isNaN(serverTime)) window.dashboard.skewMs = serverTime + 500 - Date.now();
   const isJSON = (response.headers.get("Content-Type") || "").includes("application/json");
   const body = isJSON ? await response.json() : null;
   if (!response.ok) throw new Error((body && body.reason) || `${path}: HTTP ${response.status}`);
@@ -35,9 +47,14 @@ function duration(seconds) {
   const minutes = Math.round(whole / 60);
   return `${Math.floor(minutes / 60)}h ${minutes % 60}m`;
 }
+const shortDuration = (seconds) =>
+  seconds < 60 ? `${seconds}s` : seconds < 3600 ? `${seconds / 60}m`
+    : seconds < 86400 ? `${seconds / 3600}h` : `${seconds / 86400}d`;
 const percent = (rate) => (rate === null || rate === undefined ? "–" : `${(rate * 100).toFixed(1)}%`);
 const count = (n) => (n === null || n === undefined ? "–" : n.toLocaleString("en-US"));
-const minutes = (seconds) => (seconds === null ? null : Math.round(seconds / 6) / 10);
+// A logarithmic axis has no 0: an instant answer is drawn at one second (its tooltip says 0s).
+const onLogAxis = (seconds) => (seconds === null ? null : Math.max(seconds, 1));
+const asPercent = (rate) => (rate === null ? null : rate * 100);
 const FORMATS = { median_first_response_seconds: duration, responses: count,
                   new_contacts: count, delivery_rate: percent, read_rate: percent };
 
@@ -69,32 +86,64 @@ function drawHeadlines(summary) {
   }
 }
 
-function replaceChart(id, config) {
+// Draws a chart, or redraws the one already there in place: a refresh swaps its data and
+// options and updates it, with no new canvas (no flicker) and nothing left to destroy.
+function drawChart(id, config) {
+  const options = { responsive: true, maintainAspectRatio: false, animation: false,
+                    ...config.options };
   const existing = window.dashboard.charts[id];
+  if (existing && existing.config.type === config.type) {
+    existing.data = config.data;
+    existing.options = options;
+    existing.update("none");
+    return;
+  }
   if (existing) existing.destroy();
-  config.options = { responsive: true, maintainAspectRatio: false, animation: false,
-                     ...config.options };
-  window.dashboard.charts[id] = new Chart(document.getElementById(id), config);
+  window.dashboard.charts[id] = new Chart(document.getElementById(id), { ...config, options });
 }
 
+// A line chart's data: one line per [label, key, color], a point per day (`value` of the day's
+// figure); a day without a figure (null) is a gap, never joined across.
+function dailyLines(days, value, lines) {
+  return {
+    labels: days.map((d) => d.activity_date),
+    datasets: lines.map(([label, key, color]) => ({
+      label, key, data: days.map((d) => value(d[key])),
+      borderColor: color, backgroundColor: color, spanGaps: false,
+      cubicInterpolationMode: "monotone",  // curves that never overshoot a day's figure
+    })),
+  };
+}
+
+// Median and p90 on one logarithmic axis. p90 is often hours where the median is minutes: on a
+// linear axis the median then lies flat at zero. On a log axis equal ratios look equal, so a
+// median that doubles reads as clearly as a p90 that doubles, and both stay on one scale, p90
+// always above the median (two linear axes would let the lines cross and invite comparing
+// heights that mean different things). Days without responses are gaps, never joined.
 function drawResponseTimes(data) {
-  replaceChart("response-times", {
+  drawChart("response-times", {
     type: "line",
-    data: {
-      labels: data.days.map((d) => d.activity_date),
-      datasets: [
-        { label: "Median", data: data.days.map((d) => minutes(d.median_response_seconds)),
-          borderColor: COLORS.accent, backgroundColor: COLORS.accent, tension: 0.25 },
-        { label: "p90", data: data.days.map((d) => minutes(d.p90_response_seconds)),
-          borderColor: COLORS.p90, backgroundColor: COLORS.p90, tension: 0.25 },
-      ],
+    data: dailyLines(data.days, onLogAxis, [["Median", "median_response_seconds", COLORS.accent],
+                                            ["p90", "p90_response_seconds", COLORS.p90]]),
+    options: {
+      plugins: { tooltip: { callbacks: {
+        label: (item) => `${item.dataset.label}: ${duration(data.days[item.dataIndex][item.dataset.key])}`,
+      } } },
+      scales: { y: {
+        type: "logarithmic",
+        title: { display: true, text: "time to respond (log scale)" },
+        afterBuildTicks: (scale) => {
+          const human = DURATION_TICKS.filter((v) => v >= scale.min && v <= scale.max);
+          if (human.length >= 2) scale.ticks = human.map((value) => ({ value }));
+        },
+        ticks: { callback: (v) => (DURATION_TICKS.includes(v) ? shortDuration(v) : duration(v)) },
+      } },
     },
-    options: { scales: { y: { beginAtZero: true, title: { display: true, text: "minutes" } } } },
   });
 }
 
 function drawContactGrowth(data) {
-  replaceChart("contact-growth", {
+  drawChart("contact-growth", {
     data: {
       labels: data.days.map((d) => d.activity_date),
       datasets: [
@@ -112,7 +161,7 @@ function drawContactGrowth(data) {
 
 function drawPeakHours(data) {
   const busiest = Math.max(1, ...data.cells.map((c) => c.messages_received));
-  replaceChart("peak-hours", {
+  drawChart("peak-hours", {
     type: "matrix",
     data: {
       datasets: [{
@@ -150,7 +199,7 @@ function drawPeakHours(data) {
 
 function drawDelivery(data) {
   const t = data.totals;
-  replaceChart("delivery", {
+  drawChart("delivery", {
     type: "bar",
     data: {
       labels: ["Sent", "Delivered", "Read", "Failed"],
@@ -166,6 +215,21 @@ function drawDelivery(data) {
                  subtitle: { display: true,
                              text: `delivered ${percent(t.delivery_rate)} of sent, read ${percent(t.read_rate)} of delivered` } },
       scales: { x: { beginAtZero: true } },
+    },
+  });
+}
+
+// Rates per day the messages were sent; a day without sends is a gap, not a rate of 0.
+function drawDeliveryDays(data) {
+  drawChart("delivery-days", {
+    type: "line",
+    data: dailyLines(data.days, asPercent, [["Delivered", "delivery_rate", COLORS.accent],
+                                            ["Read", "read_rate", COLORS.read]]),
+    options: {
+      plugins: { tooltip: { callbacks: {
+        label: (item) => `${item.dataset.label}: ${item.raw.toFixed(1)}%`,
+      } } },
+      scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } },
     },
   });
 }
@@ -196,11 +260,52 @@ async function fillBusinessNumbers(selected) {
   for (const number of known) select.append(new Option(number, number, false, number === selected));
 }
 
+// "updated 12 s ago"; minutes, hours and days when longer.
+function ago(seconds) {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h`;
+  return `${Math.round(seconds / 86400)} days`;
+}
+
+// Ticks every second: how long ago the marts were built, and the banner when they are stale.
+function showFreshness() {
+  const freshness = window.dashboard.freshness;
+  if (!freshness) return;
+  const interval = Number(document.body.dataset.refreshSeconds);
+  const staleAfter = interval * Number(document.body.dataset.staleAfterIntervals);
+  const line = document.getElementById("freshness");
+  const banner = document.getElementById("stale");
+  let stale = null;
+  if (freshness.built_at === null) {
+    line.textContent = "never updated";
+    delete line.dataset.ageSeconds;
+    stale = "These figures are not kept up to date: no build of the marts has passed yet. " +
+      "Start `wa-analytics transform` (or run `wa-analytics dbt build`).";
+  } else {
+    const now = Date.now() + window.dashboard.skewMs;
+    const age = Math.max(0, Math.round((now - Date.parse(freshness.built_at)) / 1000));
+    const until = freshness.as_of
+      ? `, events stored until ${freshness.as_of.slice(0, 19).replace("T", " ")} UTC` : "";
+    line.textContent = `updated ${ago(age)} ago${until}`;
+    line.dataset.ageSeconds = String(age);
+    if (age > staleAfter) {
+      stale = `Stale figures: the marts were last updated ${ago(age)} ago; they should be ` +
+        `every ${interval} s. The transform may be stopped, or its builds failing.`;
+    }
+  }
+  banner.textContent = stale || "";
+  banner.hidden = !stale;
+  document.body.dataset.stale = stale ? "true" : "false";
+}
+
 let latestLoad = 0;
 
-async function load() {
+// Loads every panel for the filters in the address; a refresh (`background`) redraws in place
+// and leaves body[data-state] as it was unless it changes between ready and error.
+async function load({ background = false } = {}) {
   const ticket = ++latestLoad;  // a slower, older answer must not overwrite a newer one
-  document.body.dataset.state = "loading";
+  if (!background) document.body.dataset.state = "loading";
   const params = filters();
   const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents"];
   try {
@@ -214,8 +319,12 @@ async function load() {
     if (ticket !== latestLoad) return;
     const data = { summary, ...Object.fromEntries(names.map((name, i) => [name, answers[i]])) };
     window.dashboard.data = data;
-    document.getElementById("start").value = summary.start;
-    document.getElementById("end").value = summary.end;
+    window.dashboard.freshness = { built_at: summary.built_at, as_of: summary.as_of };
+    const form = document.getElementById("filters");
+    if (!background || !form.dataset.edited) {  // never over dates the user has not applied
+      document.getElementById("start").value = summary.start;
+      document.getElementById("end").value = summary.end;
+    }
     document.getElementById("period").textContent =
       `${summary.start} – ${summary.end} (days and hours in ${summary.timezone})` +
       (summary.business_number ? `, business number ${summary.business_number}` : ", all business numbers") +
@@ -226,9 +335,14 @@ async function load() {
     drawPeakHours(data["peak-hours"]);
     document.getElementById("peak-hours-zone").textContent = `(${summary.timezone})`;
     drawDelivery(data.delivery);
+    drawDeliveryDays(data.delivery);
     drawAgents(data.agents);
+    showFreshness();
     document.getElementById("error").hidden = true;
-    document.body.dataset.state = "ready";
+    window.dashboard.loads += 1;
+    // A refresh may have overtaken the user's load (then still "loading"): it ends it.
+    const state = document.body.dataset.state;
+    if (!background || state === "error" || state === "loading") document.body.dataset.state = "ready";
   } catch (error) {
     if (ticket !== latestLoad) return;
     const box = document.getElementById("error");
@@ -242,12 +356,24 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("filters");
   const params = filters();
   fillBusinessNumbers(params.get("business_number") || "").catch(() => {});
+  form.addEventListener("input", () => { form.dataset.edited = "true"; });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    clearTimeout(window.dashboard.refreshTimer);
+    delete form.dataset.edited;
     const next = new URLSearchParams(new FormData(form));
     for (const key of [...next.keys()]) if (!next.get(key)) next.delete(key);
     window.history.replaceState(null, "", `?${next}`);
-    load();
+    load().then(scheduleRefresh);
   });
-  load();
+  load().then(scheduleRefresh);
+  setInterval(showFreshness, 1000);
 });
+
+// The next refresh an interval after this one ends (a slow answer never piles requests up).
+function scheduleRefresh() {
+  clearTimeout(window.dashboard.refreshTimer);
+  const seconds = Number(document.body.dataset.refreshSeconds) || 30;
+  window.dashboard.refreshTimer = setTimeout(
+    () => load({ background: true }).then(scheduleRefresh), seconds * 1000);
+}

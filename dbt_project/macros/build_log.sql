@@ -1,0 +1,62 @@
+{#- How fresh the marts are, as the dashboard and the metrics API show it (as_of, built_at):
+    each build of the whole project is recorded in audit.dbt_builds by dbt itself, so every way
+    of building counts (the transform's schedule, an analyst's `wa-analytics dbt build`).
+    on-run-start records the build with the newest raw.events.loaded_at it reads (as_of);
+    on-run-end marks it finished, passed when no node errored or failed. A build of part of the
+    project (--select, --exclude, a selector, resource types, --empty) or a command that builds
+    nothing (test, seed) leaves no record: it does not make every mart as fresh as its as_of.
+    A build that dies before on-run-end stays unfinished, so it never counts as passed. -#}
+{% macro builds_the_marts() %}
+    {%- set args = invocation_args_dict %}
+    {%- set part_only = args.get('select') or args.get('exclude') or args.get('selector')
+        or args.get('resource_types') or args.get('exclude_resource_types') or args.get('empty') %}
+    {{- return(args.get('which') in ('build', 'run') and not part_only) }}
+{% endmacro %}
+
+{#- on-run-start: the table (every command creates it, so readers find it after any run), then
+    this build's row. Kept to the last day's builds (pruned by on-run-end): a few thousand rows
+    at one build every 30 seconds. -#}
+{% macro record_build_start() %}
+    create schema if not exists audit;
+    create table if not exists audit.dbt_builds (
+        invocation_id uuid primary key,
+        command text not null,
+        as_of timestamptz,
+        has_passed boolean,
+        started_at timestamptz not null,
+        finished_at timestamptz
+    );
+    {#- The readers' one query: the newest passed build. -#}
+    create index if not exists dbt_builds_passed_finished_at_idx
+    on audit.dbt_builds (finished_at) where has_passed;
+    {%- if execute and builds_the_marts() %}
+    insert into audit.dbt_builds (invocation_id, command, as_of, started_at)
+    select
+        '{{ invocation_id }}',
+        '{{ invocation_args_dict.get("which") }}',
+        (select max(events.loaded_at) from {{ source('whatsapp', 'events') }} as events),
+        now()
+    {%- endif %}
+{% endmacro %}
+
+{#- on-run-end: this build's outcome from dbt's `results`, and the rows older than a day gone
+    (never the newest passed build's: it says how old the marts are however long ago it was). -#}
+{% macro record_build_end(results) %}
+    {%- if execute and builds_the_marts() %}
+    {%- set failed = results | selectattr('status', 'in', ['error', 'fail', 'runtime error'])
+        | list %}
+    update audit.dbt_builds
+    set finished_at = clock_timestamp(), has_passed = {{ 'false' if failed else 'true' }}
+    where invocation_id = '{{ invocation_id }}';
+    delete from audit.dbt_builds
+    where
+        started_at < now() - interval '1 day'
+        and invocation_id is distinct from (
+            select passed.invocation_id
+            from audit.dbt_builds as passed
+            where passed.has_passed
+            order by passed.finished_at desc
+            limit 1
+        )
+    {%- endif %}
+{% endmacro %}
