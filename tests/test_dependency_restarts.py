@@ -314,3 +314,28 @@ def test_the_transform_waits_for_postgres_and_outlives_its_restart(servers, tmp_
         embedded.stop(own.folder)
     assert transform.returncode == 0, log_text()[-3000:]
     assert log_text().count(PG_DOWN) == 2, log_text()[-3000:]  # once per outage
+
+
+def test_a_worker_started_while_redis_is_down_waits_for_it(servers, db, tmp_path, monkeypatch):
+    """Redis down as the worker starts (a host booting, compose starting both): the worker
+    waits for it, logging that once, and works once it answers."""
+    own = Servers(tmp_path / "own", postgres=False)
+    monkeypatch.setenv("REDIS_URL", own.redis_url)
+    client = create_app(load_settings()).test_client()
+    own.kill_redis()
+    log_path = tmp_path / "worker.log"
+    worker = _start(["worker"], log_path)
+    try:
+        _wait_for(lambda: REDIS_DOWN in log_path.read_text(), "the worker to wait for Redis")
+        time.sleep(3)
+        assert worker.poll() is None
+        own.start_redis()
+        _wait_for(lambda: REDIS_BACK in log_path.read_text(), "the worker to connect", 60)
+        for number in range(5):
+            assert signed_post(client, "/webhooks/whatsapp", delivery(number)).status_code == 200
+        _wait_for(lambda: db.execute(STORED).fetchone() == (5, 5), "the deliveries stored")
+    finally:
+        stop_all([worker])
+        embedded.stop(own.folder)
+    assert worker.returncode == 0
+    assert log_path.read_text().count(REDIS_DOWN) == 1
