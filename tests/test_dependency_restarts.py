@@ -339,3 +339,21 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(servers, db, tmp_path
         embedded.stop(own.folder)
     assert worker.returncode == 0
     assert log_path.read_text().count(REDIS_DOWN) == 1
+
+
+def test_a_worker_waiting_for_redis_stops_on_sigterm(servers, tmp_path, monkeypatch):
+    """A deploy (SIGTERM) while the worker waits for Redis ends it at once and cleanly."""
+    own = Servers(tmp_path / "own", postgres=False)
+    monkeypatch.setenv("REDIS_URL", own.redis_url)
+    own.kill_redis()
+    log_path = tmp_path / "worker.log"
+    worker = _start(["worker"], log_path)
+    try:
+        _wait_for(lambda: REDIS_DOWN in log_path.read_text(), "the worker to wait for Redis")
+        stopped = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0, log_path.read_text()[-3000:]
+        assert time.monotonic() - stopped < 5
+    finally:
+        stop_all([worker])
+        embedded.stop(own.folder)

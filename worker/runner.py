@@ -2,6 +2,7 @@
 
 import logging
 import os
+import signal
 import threading
 import time
 
@@ -70,6 +71,7 @@ def run_worker(
     worker = None
     try:
         while not jobs.STOPPING.is_set():
+            _stop_on_signals()  # RQ's worker installs its own while it runs
             outages.retry(connection.ping, outages.REDIS, REDIS_ERRORS)
             started = time.monotonic()
             previous, worker = worker, _drain_worker(connection, settings)
@@ -83,6 +85,18 @@ def run_worker(
     except StopRequested:  # asked to stop between two RQ workers
         pass
     return worked
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM or SIGINT between two RQ workers (waiting for Redis) stops the process cleanly.
+    The last RQ worker's handlers would talk to Redis first, if it stopped mid-job."""
+
+    def stop(signum, frame):
+        jobs.stop_draining()
+        raise StopRequested()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
 
 
 def _work(
@@ -107,7 +121,7 @@ def _work(
         outages.REDIS.failed(error)
         return False
     finally:
-        _unsubscribe(worker)
+        worker.unsubscribe()  # if RQ lost Redis before it could
 
 
 def _drain_worker(connection: redis.Redis, settings: Settings) -> "DrainWorker":
@@ -126,15 +140,6 @@ def _release_scheduler_lock(worker: "DrainWorker") -> None:
         worker.scheduler.release_locks()  # only if still this scheduler's
 
 
-def _unsubscribe(worker: "DrainWorker") -> None:
-    """End the RQ worker's command thread: RQ does not when Redis was lost as it stopped, and
-    it would retry for ever beside the next worker's."""
-    thread = worker.pubsub_thread
-    if thread is not None and thread.is_alive():
-        thread.stop()
-        thread.join(timeout=3)
-
-
 class DrainWorker(SimpleWorker):
     """RQ's in-process worker, which also tells a running drain when it is asked to stop: a
     drain under steady traffic would otherwise go on for its whole job (MAX_JOB_SECONDS).
@@ -147,6 +152,21 @@ class DrainWorker(SimpleWorker):
     def request_stop(self, signum, frame):
         jobs.stop_draining()
         super().request_stop(signum, frame)
+
+    def unsubscribe(self):
+        """End RQ's command thread without waiting for it. RQ stops it with redis-py's stop(),
+        which waits for it to end; unsubscribed, it can sleep a minute before it looks again,
+        and the worker's exit waited for it. Also when Redis is gone: the thread ends after its
+        next retry instead of retrying for ever beside the next worker's."""
+        thread, self.pubsub_thread = self.pubsub_thread, None
+        if thread is None:
+            return
+        thread.stop(timeout=0)  # it ends when it next wakes up
+        try:
+            self.pubsub.unsubscribe()  # which wakes it
+        except (redis.RedisError, OSError):
+            pass
+        thread.join(timeout=1)
 
     def heartbeat(self, timeout=None, pipeline=None):
         super().heartbeat(timeout, pipeline)
