@@ -1,11 +1,11 @@
 """Helpers shared by the tests: signed requests, an in-process worker, payload builders."""
 
 import orjson
-from rq import SimpleWorker
 
 from wa_analytics import signing
 from wa_analytics.dbt import run_dbt
 from wa_analytics.queueing import drain_queue
+from worker.runner import DrainWorker
 
 TEST_SECRETS = {
     "WHATSAPP_APP_SECRET": "test-app-secret",
@@ -28,8 +28,9 @@ def signed_post(client, path: str, payload, secret: str | None = None, **kwargs)
 
 
 def run_worker(redis_conn, settings) -> bool:
-    """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``."""
-    worker = SimpleWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
+    """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``
+    (its class: RQ's own could wait up to a minute for its command thread as it ends)."""
+    worker = DrainWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
     return worker.work(burst=True)
 
 
