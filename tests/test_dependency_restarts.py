@@ -145,7 +145,7 @@ def _status(url: str) -> int:
 def _stored(own: Servers) -> tuple[int, int]:
     try:
         return own.query(STORED)
-    except psycopg.OperationalError:
+    except psycopg.Error:  # down, or not migrated yet
         return (-1, -1)
 
 
@@ -357,3 +357,36 @@ def test_a_worker_waiting_for_redis_stops_on_sigterm(servers, tmp_path, monkeypa
     finally:
         stop_all([worker])
         embedded.stop(own.folder)
+
+
+def test_after_a_long_postgres_outage_storage_resumes_within_the_watchdog_period(
+    servers, redis_conn, tmp_path, monkeypatch
+):
+    """PostgreSQL down for 20 s while deliveries wait: RQ's retries of the failed drains are
+    1, 2, 5, 10, 30 s apart (later up to ten minutes), but the worker's watchdog looks for
+    PostgreSQL every WA_WATCHDOG_SECONDS and schedules a drain once it answers."""
+    own = Servers(tmp_path / "own")
+    monkeypatch.setenv("DATABASE_URL", own.database_url)
+    monkeypatch.setenv("WA_WATCHDOG_SECONDS", "1")
+    client = create_app(load_settings()).test_client()
+    log_path = tmp_path / "worker.log"
+    worker = _start(["worker"], log_path)
+    try:
+        for number in range(10):
+            assert signed_post(client, "/webhooks/whatsapp", delivery(number)).status_code == 200
+        _wait_for(lambda: _stored(own) == (10, 10), "the first deliveries stored")
+        own.stop_postgres()
+        for number in range(10, 20):
+            assert signed_post(client, "/webhooks/whatsapp", delivery(number)).status_code == 200
+        _wait_for(lambda: PG_DOWN in log_path.read_text(), "a drain to fail on PostgreSQL")
+        time.sleep(20)  # RQ's retries at 1, 3, 8 and 18 s fail; the next would be at 48 s
+        own.start_postgres()
+        back = time.monotonic()
+        _wait_for(lambda: _stored(own) == (20, 20), "the rest stored", 60)
+        assert time.monotonic() - back < 10
+        assert worker.poll() is None
+    finally:
+        stop_all([worker])
+        embedded.stop(own.folder)
+    text = log_path.read_text()
+    assert text.count(PG_DOWN) == 1 and text.count(PG_BACK) == 1, text[-4000:]

@@ -13,7 +13,7 @@ from rq.exceptions import StopRequested
 from rq.job_lifecycle import call_exception_handlers
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from wa_analytics import outages
+from wa_analytics import database, outages
 from wa_analytics.config import Settings
 from wa_analytics.queueing import (
     Envelope,
@@ -231,7 +231,11 @@ class Watchdog(threading.Thread):
     """Schedules a drain when the oldest waiting delivery is older than WA_WATCHDOG_SECONDS and
     no drain is queued or running: the door queues a delivery and its drain job in two steps,
     and if the second failed (Redis lost mid-request), nothing else would pick the delivery up
-    until more traffic arrived or a worker restarted."""
+    until more traffic arrived or a worker restarted.
+
+    While drains fail on PostgreSQL, it also looks for PostgreSQL every WA_WATCHDOG_SECONDS and
+    schedules a drain as soon as it answers: RQ's next retry of the failed one may be up to
+    ten minutes away after a long outage."""
 
     def __init__(self, settings: Settings):
         super().__init__(name="drain-watchdog", daemon=True)
@@ -242,13 +246,27 @@ class Watchdog(threading.Thread):
         while True:
             time.sleep(self.settings.watchdog_seconds)
             try:
-                if self.stranded():
+                if self.database_is_back() and pending(self.connection):
+                    # Beside the failed drain's retry: harmless, a drain is idempotent.
+                    schedule_drain(self.connection, self.settings.queue_name)
+                elif self.stranded():
                     log.warning("deliveries wait with no drain for them; scheduling one")
                     schedule_drain(self.connection, self.settings.queue_name)
             except REDIS_ERRORS as error:  # the worker's loop logs the outage's end
                 outages.REDIS.failed(error)
             except Exception:  # noqa: BLE001 - the watchdog must outlive any one failure
                 log.warning("drain watchdog check failed", exc_info=True)
+
+    def database_is_back(self) -> bool:
+        """True once PostgreSQL answers again after drains failed on it (the outage ends)."""
+        if not outages.POSTGRES.ongoing:
+            return False
+        try:
+            with database.connect(self.settings.database_url or "") as conn:
+                conn.execute("select 1")
+        except psycopg.OperationalError:
+            return False
+        return outages.POSTGRES.ended()
 
     def stranded(self) -> bool:
         oldest = oldest_waiting(self.connection)
