@@ -210,7 +210,8 @@ def test_workers_transform_and_dashboard_run_through_redis_and_postgres_restarts
             assert process.poll() is None, f"{name} exited: {logs[name].read_text()[-3000:]}"
     finally:
         sender.stop.set()
-        stop_all(list(processes.values()))
+        # The transform ends once its build in progress has (a minute on a loaded machine).
+        stop_all(list(processes.values()), timeout=180)
     for name in ("w1", "w2", "transform"):
         assert processes[name].returncode == 0, logs[name].read_text()[-3000:]
 
@@ -310,7 +311,7 @@ def test_the_transform_waits_for_postgres_and_outlives_its_restart(servers, tmp_
         _wait_for(lambda: log_text().count("dbt build passed") > passed, "a build after it", 180)
         assert transform.poll() is None
     finally:
-        stop_all([transform])
+        stop_all([transform], timeout=180)  # after its build in progress
         embedded.stop(own.folder)
     assert transform.returncode == 0, log_text()[-3000:]
     assert log_text().count(PG_DOWN) == 2, log_text()[-3000:]  # once per outage
