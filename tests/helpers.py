@@ -4,13 +4,13 @@ import time
 
 import orjson
 import psycopg
-from rq import SimpleWorker
 
 from wa_analytics import signing
 from wa_analytics.dbt import run_dbt
 from wa_analytics.demo.traffic import CRM_PATH
 from wa_analytics.queueing import Envelope, delivery_id_for, drain_queue
 from worker.processing import build_batch
+from worker.runner import DrainWorker
 from worker.store import write_batch
 
 TEST_SECRETS = {
@@ -34,8 +34,9 @@ def signed_post(client, path: str, payload, secret: str | None = None, **kwargs)
 
 
 def run_worker(redis_conn, settings) -> bool:
-    """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``."""
-    worker = SimpleWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
+    """Run the RQ worker in-process until the queue is empty, as ``wa-analytics worker --burst``
+    (its class: RQ's own could wait up to a minute for its command thread as it ends)."""
+    worker = DrainWorker([drain_queue(redis_conn, settings.queue_name)], connection=redis_conn)
     return worker.work(burst=True)
 
 

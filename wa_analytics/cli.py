@@ -137,11 +137,20 @@ def _services():
     return ensure_services()
 
 
-def _migrated_services():
+def _migrated_services(wait: bool = False):
+    """The servers, with the schema migrated; with ``wait``, as a long-running process starts:
+    PostgreSQL unreachable is waited for with backoff (logged once), not a reason to exit."""
+    import psycopg  # noqa: PLC0415
+
+    from wa_analytics import outages  # noqa: PLC0415
     from wa_analytics.database import migrate  # noqa: PLC0415
 
     settings = _services()
-    applied = migrate(settings.database_url)
+    if wait:
+        errors = (psycopg.OperationalError,)
+        applied = outages.retry(lambda: migrate(settings.database_url), outages.POSTGRES, errors)
+    else:
+        applied = migrate(settings.database_url)
     if applied:
         log.info("applied migrations %s", ", ".join(applied))
     return settings
@@ -187,7 +196,7 @@ def cmd_worker(args) -> int:
     from worker.runner import run_worker  # noqa: PLC0415
 
     run_worker(
-        _migrated_services(),
+        _migrated_services(wait=not args.burst),
         burst=args.burst,
         log_level=args.log_level,
         metrics_port=args.metrics_port,
@@ -201,7 +210,7 @@ def cmd_transform(args) -> int:
     from wa_analytics.transform import run_transform  # noqa: PLC0415
 
     run_transform(
-        _migrated_services(),
+        _migrated_services(wait=True),
         dbt_vars=args.vars,
         metrics_port=args.metrics_port,
         metrics_host=args.metrics_host,

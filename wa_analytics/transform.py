@@ -17,6 +17,7 @@ import time
 import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from wa_analytics import outages
 from wa_analytics.config import Settings
 from wa_analytics.database import connect
 from wa_analytics.dbt import PROFILES_DIR, PROJECT_ROOT, build_lock
@@ -61,6 +62,7 @@ class Transformer:
         from dbt.cli.main import dbtRunner  # noqa: PLC0415 - dbt's import is seconds long
 
         self.settings = settings
+        self.last_failure: str | None = None
         self.runner = dbtRunner()
         self.args = [
             "build",
@@ -77,6 +79,7 @@ class Transformer:
         """One build: True if it passed, False if it failed (logged with dbt's reason), None if
         another build held the lock (skipped)."""
         with build_lock(self.settings.database_url, wait=False) as held:
+            outages.POSTGRES.ended()  # if down before: it answers again
             if not held:
                 log.info("another dbt build is running; skipping this round")
                 BUILDS.labels("skipped").inc()
@@ -87,13 +90,18 @@ class Transformer:
             elapsed = time.monotonic() - started
         BUILD_SECONDS.observe(elapsed)
         if result.success:
+            self.last_failure = None
             log.info("dbt build passed in %.1fs", elapsed)
             BUILDS.labels("passed").inc()
             MARTS_BUILT.set_to_current_time()
             if as_of is not None:
                 _set_as_of(as_of)
             return True
-        log.warning("dbt build failed after %.1fs: %s", elapsed, failure_reason(result))
+        reason = failure_reason(result)
+        # A build that keeps failing for one reason (a broken model) says so once in a row.
+        if reason != self.last_failure:
+            log.warning("dbt build failed after %.1fs: %s", elapsed, reason)
+        self.last_failure = reason
         BUILDS.labels("failed").inc()
         return False
 
@@ -151,14 +159,23 @@ def run_transform(
         started = time.monotonic()
         try:
             passed = transformer.build_once()
-        except Exception as error:  # noqa: BLE001 - e.g. the database is down: try again later
+        except psycopg.OperationalError as error:
+            # The database is down or restarting: one outage, logged once however long it
+            # lasts, and retried sooner than a failed build (at least every interval).
+            outages.POSTGRES.failed(error)
+            failures += 1
+            stop.wait(min(interval, outages.backoff(failures - 1)))
+            continue
+        except Exception as error:  # noqa: BLE001 - any other reason: try again later
             log.warning("dbt build could not start: %s", error)
             passed = False
         if passed is False:
             failures += 1
             delay = min(interval * 2**failures, max(interval, MAX_BACKOFF_SECONDS))
-            log.warning("build failed %d time(s) in a row; next attempt in %gs", failures, delay)
+            log.debug("build failed %d time(s) in a row; next attempt in %gs", failures, delay)
         else:
+            if failures:
+                log.info("dbt builds run again after %d failed attempt(s)", failures)
             failures = 0
             delay = max(0.0, interval - (time.monotonic() - started))
         stop.wait(delay)

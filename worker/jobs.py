@@ -15,7 +15,7 @@ import psycopg
 import redis
 from rq import get_current_job
 
-from wa_analytics import database
+from wa_analytics import database, outages
 from wa_analytics.config import Settings, load_settings
 from wa_analytics.queueing import (
     BUFFER_KEY,
@@ -116,6 +116,7 @@ def _drain_deliveries() -> dict[str, int]:
     deadline = time.monotonic() + MAX_JOB_SECONDS
     totals = Counter(deliveries=0, events=0, quarantine=0, batches=0, helpers=0)
     with database.connect(settings.database_url) as conn:
+        outages.POSTGRES.ended()  # logged if the drains before this one failed on it
         store = BatchWriter(conn)
         while True:
             helpers = _start_helpers(settings, conn_redis, owner, deadline)

@@ -4,10 +4,10 @@ Counted where a drain acknowledges a batch (its rows are committed): a drain's f
 report their totals to it, which counts them when they join.
 """
 
-import redis
 from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 
 from wa_analytics.metrics import QueueCollector
+from wa_analytics.queueing import redis_client
 
 EVENTS_STORED = Counter("wa_events_stored", "Events stored in raw.events")
 QUARANTINED = Counter(
@@ -36,6 +36,8 @@ def count_stored(added) -> None:
 
 def serve_metrics(port: int, redis_url: str, queue_name: str, host: str = "127.0.0.1") -> None:
     """Serve ``/metrics`` on ``host:port`` from a thread: these counters and the queue's health."""
-    REGISTRY.register(QueueCollector(redis.Redis.from_url(redis_url, socket_timeout=5), queue_name))
+    # One try of at most 2 s: a scrape while Redis is down answers wa_queue_up 0 within
+    # Prometheus's timeout, where retries with backoff would fail the whole scrape.
+    REGISTRY.register(QueueCollector(redis_client(redis_url, timeout=2), queue_name))
     WORKER_UP.set(1)
     start_http_server(port, addr=host)
