@@ -98,12 +98,23 @@ class Transformer:
                 _set_as_of(as_of)
             return True
         reason = failure_reason(result)
+        if not self.database_answers():
+            # PostgreSQL went away mid-build: part of that outage (logged once by the caller),
+            # not a failed build to report with dbt's many connection errors.
+            raise psycopg.OperationalError(f"the database went away during a build: {reason}")
         # A build that keeps failing for one reason (a broken model) says so once in a row.
         if reason != self.last_failure:
             log.warning("dbt build failed after %.1fs: %s", elapsed, reason)
         self.last_failure = reason
         BUILDS.labels("failed").inc()
         return False
+
+    def database_answers(self) -> bool:
+        try:
+            with connect(self.settings.database_url or "", autocommit=True):
+                return True
+        except psycopg.OperationalError:
+            return False
 
     def newest_loaded_at(self) -> float | None:
         """The newest ``loaded_at`` a build starting now reads (Unix seconds), if it can be read
