@@ -1,7 +1,7 @@
 """Each metric as one query on the marts. Medians and percentiles are taken over the whole
-period asked, never averaged from daily figures, so any date range gives the true median: over
-the detail marts (``responses``, ``message_delivery``), or exactly the same over the
-distribution of response times by day (``response_time_distribution_daily``)."""
+period asked, never averaged from daily figures, so any date range gives the true median: from
+the distributions by day (how many responses or messages had each time), exactly as
+``percentile_cont`` computes them over the responses and messages themselves."""
 
 from decimal import Decimal
 
@@ -12,16 +12,6 @@ from dashboard.period import Period
 
 FOR_NUMBER = "(%(number)s::text is null or business_phone_number_id = %(number)s)"
 
-RESPONSE_FIGURES = """
-    count(*) as responses,
-    percentile_cont(0.5) within group (order by response_seconds) as median_response_seconds,
-    percentile_cont(0.9) within group (order by response_seconds) as p90_response_seconds,
-    count(*) filter (where is_first_response) as first_responses,
-    percentile_cont(0.5) within group (order by response_seconds)
-        filter (where is_first_response) as median_first_response_seconds,
-    percentile_cont(0.9) within group (order by response_seconds)
-        filter (where is_first_response) as p90_first_response_seconds
-"""
 IN_PERIOD = "between %(start)s and %(end)s"
 
 
@@ -226,25 +216,72 @@ from counts
 DELIVERY_TOTALS = _delivery_figures(by_day=False)
 DELIVERY_DAILY = _delivery_figures(by_day=True)
 
+# Each agent's figures over the period, from the marts that count them by day: responses and
+# their exact percentiles from the distribution of response times, the conversations handled
+# from the days each was answered in, the messages sent.
 AGENTS = f"""
 with
-answered as (
-    select
-        agent_id,
-        {RESPONSE_FIGURES},
-        count(distinct conversation_id) as conversations_handled
-    from marts.responses
+distribution as (
+    select agent_id, is_first_response, response_seconds as value, sum(responses) as responses
+    from marts.agent_response_time_distribution_daily
     -- An agent's period is when they answered, as in agent_performance_daily.
     where responded_date {IN_PERIOD} and {FOR_NUMBER}
+    group by agent_id, is_first_response, response_seconds
+),
+cumulative as (
+    select
+        agent_id,
+        value,
+        sum(responses) over (partition by agent_id order by value) as upto,
+        sum(responses) over (partition by agent_id) as total,
+        coalesce(
+            sum(responses) filter (where is_first_response) over (
+                partition by agent_id order by value
+            ),
+            0
+        ) as first_upto,
+        coalesce(
+            sum(responses) filter (where is_first_response) over (partition by agent_id), 0
+        ) as first_total
+    from distribution
+),
+response_figures as (
+    select
+        agent_id,
+        max(total)::bigint as responses,
+        max(first_total)::bigint as first_responses,
+        {_percentile(0.5, "upto", "total")} as median_response_seconds,
+        {_percentile(0.9, "upto", "total")} as p90_response_seconds,
+        {_percentile(0.5, "first_upto", "first_total")} as median_first_response_seconds
+    from cumulative
     group by agent_id
+),
+handled as (
+    -- Each conversation once: on its first day in the period.
+    select agent_id, sum(conversations)::bigint as conversations_handled
+    from marts.agent_conversations_daily
+    where
+        responded_date {IN_PERIOD}
+        and (
+            %(number)s::text is null and (previous_date is null or previous_date < %(start)s)
+            or business_phone_number_id = %(number)s
+            and (previous_date_for_number is null or previous_date_for_number < %(start)s)
+        )
+    group by agent_id
+),
+answered as (
+    select
+        response_figures.*,
+        coalesce(handled.conversations_handled, 0) as conversations_handled
+    from response_figures
+    left join handled on response_figures.agent_id is not distinct from handled.agent_id
 ),
 sent as (
     select
         agent_id,
-        count(*) as messages_sent,
-        count(*) filter (where is_read)::double precision
-            / nullif(count(*) filter (where is_delivered), 0) as read_rate
-    from marts.message_delivery
+        sum(messages_sent)::bigint as messages_sent,
+        sum(messages_read)::double precision / nullif(sum(messages_delivered), 0) as read_rate
+    from marts.agent_messages_daily
     where sent_date {IN_PERIOD} and {FOR_NUMBER}
     group by agent_id
 )
