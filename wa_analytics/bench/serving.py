@@ -20,10 +20,10 @@ from wa_analytics.bench.stages import (
     HOST,
     Row,
     Service,
-    _timed_dbt,
     generate_history,
     log,
     signed_requests,
+    timed_dbt,
 )
 from wa_analytics.bench.workload import contact_number
 from wa_analytics.config import Settings
@@ -47,7 +47,7 @@ class MartsDatabase:
             return
         generate_history(self.settings, self.events)
         log(f"dbt run --full-refresh over {self.events:,} events")
-        seconds = _timed_dbt(["run", "--full-refresh", *BENCH_TARGET])
+        seconds = timed_dbt(["run", "--full-refresh", *BENCH_TARGET])
         log(f"  built in {seconds:.0f}s")
         self.built = True
 

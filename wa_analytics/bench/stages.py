@@ -297,13 +297,13 @@ def measure_dbt(settings: Settings, events: int) -> list[Row]:
     """A full build over ``events`` events, then an incremental build after 1% more."""
     history = generate_history(settings, events)
     log("dbt run --full-refresh")
-    full = _timed_dbt(["run", "--full-refresh", *BENCH_TARGET])
+    full = timed_dbt(["run", "--full-refresh", *BENCH_TARGET])
     new = max(5, events // 100)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         history.insert(conn, events, new, datetime.now(UTC))
         conn.execute("analyze raw.events")
     log(f"dbt run (incremental) after {new:,} new events")
-    incremental = _timed_dbt(["run", *BENCH_TARGET])
+    incremental = timed_dbt(["run", *BENCH_TARGET])
     reset(settings)
     return [
         Row(f"dbt: full build ({events:,} events)", events / full, "events/s"),
@@ -331,7 +331,8 @@ def generate_history(settings: Settings, events: int) -> synthetic.History:
     return history
 
 
-def _timed_dbt(args: list[str]) -> float:
+def timed_dbt(args: list[str]) -> float:
+    """Seconds ``dbt <args>`` takes (quiet)."""
     started = time.perf_counter()
     run_dbt([*args, "--quiet"])
     return time.perf_counter() - started
