@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--only",
         default="all",
-        help="comma-separated stages: ingest, end-to-end, worker, dbt, memory, restarts",
+        help="comma-separated stages: ingest, end-to-end, worker, dbt, api, freshness, memory, "
+        "restarts",
     )
     bench.add_argument(
         "--duration", type=float, default=10.0, help="seconds per load measurement (end to end: 3x)"
@@ -108,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--soak", type=float, default=600.0, help="memory soak and restarts soak, seconds each"
+    )
+    bench.add_argument(
+        "--freshness",
+        type=float,
+        default=180.0,
+        help="seconds of steady traffic for the freshness stage",
     )
     bench.add_argument(
         "--rate", type=float, help="steady rate for end to end and soak when ingest is not measured"

@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -295,30 +295,15 @@ class _Watcher(threading.Thread):
 
 def measure_dbt(settings: Settings, events: int) -> list[Row]:
     """A full build over ``events`` events, then an incremental build after 1% more."""
-    reset(settings)
-    contacts = max(100, events // 20)
-    days = 90
-    exchanges = events // synthetic.EVENTS_PER_EXCHANGE
-    start = datetime.now(UTC) - timedelta(days=days + 1)
-    spacing = days * 86400 / exchanges
-    chunk = 1_000_000
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        for first in range(0, events, chunk):
-            # Loaded as they happened: the last hours of them fall in the build's lookback.
-            synthetic.insert_events(conn, first, min(chunk, events - first), contacts, start,
-                                    spacing)  # fmt: skip
-            log(f"generated {min(first + chunk, events):,} of {events:,} events")
-        conn.execute("vacuum analyze raw.events")
-    target = ["--target-path", "target/bench"]
-    run_dbt(["seed", "--quiet", *target])
+    history = generate_history(settings, events)
     log("dbt run --full-refresh")
-    full = _timed_dbt(["run", "--full-refresh", *target])
+    full = timed_dbt(["run", "--full-refresh", *BENCH_TARGET])
     new = max(5, events // 100)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        synthetic.insert_events(conn, events, new, contacts, start, spacing, datetime.now(UTC))
+        history.insert(conn, events, new, datetime.now(UTC))
         conn.execute("analyze raw.events")
     log(f"dbt run (incremental) after {new:,} new events")
-    incremental = _timed_dbt(["run", *target])
+    incremental = timed_dbt(["run", *BENCH_TARGET])
     reset(settings)
     return [
         Row(f"dbt: full build ({events:,} events)", events / full, "events/s"),
@@ -327,7 +312,27 @@ def measure_dbt(settings: Settings, events: int) -> list[Row]:
     ]  # fmt: skip
 
 
-def _timed_dbt(args: list[str]) -> float:
+BENCH_TARGET = ["--target-path", "target/bench"]
+
+
+def generate_history(settings: Settings, events: int) -> synthetic.History:
+    """Empty the bench's tables, fill ``raw.events`` with ``events`` synthetic events (one
+    contact for every 20 events, over 90 days) and load dbt's seeds."""
+    reset(settings)
+    history = synthetic.History.for_events(events, datetime.now(UTC))
+    chunk = 1_000_000
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        for first in range(0, events, chunk):
+            # Loaded as they happened: the last hours of them fall in the build's lookback.
+            history.insert(conn, first, min(chunk, events - first))
+            log(f"generated {min(first + chunk, events):,} of {events:,} events")
+        conn.execute("vacuum analyze raw.events")
+    run_dbt(["seed", "--quiet", *BENCH_TARGET])
+    return history
+
+
+def timed_dbt(args: list[str]) -> float:
+    """Seconds ``dbt <args>`` takes (quiet)."""
     started = time.perf_counter()
     run_dbt([*args, "--quiet"])
     return time.perf_counter() - started

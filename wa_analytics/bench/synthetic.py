@@ -5,6 +5,9 @@ Meta reports sent, delivered and read. Contacts come back every few days; replie
 seconds to hours. Going through the webhooks would take longer than the measurement itself.
 """
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 import psycopg
 
 EVENTS_PER_EXCHANGE = 5
@@ -78,3 +81,23 @@ def insert_events(
             "loaded_at": loaded_at,
         },
     )
+
+
+@dataclass(frozen=True)
+class History:
+    """The synthetic stream of a bench database: its contacts, and when its exchanges happen."""
+
+    contacts: int
+    start: datetime
+    spacing_seconds: float
+
+    @classmethod
+    def for_events(cls, events: int, now: datetime, days: int = 90) -> "History":
+        """``events`` events over the ``days`` days before yesterday, one contact for every 20
+        events (10 million events: 500,000 contacts)."""
+        exchanges = max(1, events // EVENTS_PER_EXCHANGE)
+        return cls(max(100, events // 20), now - timedelta(days=days + 1), days * 86400 / exchanges)
+
+    def insert(self, conn: psycopg.Connection, first: int, count: int, loaded_at=None) -> None:
+        insert_events(conn, first, count, self.contacts, self.start, self.spacing_seconds,
+                      loaded_at)  # fmt: skip
