@@ -409,7 +409,7 @@ def test_the_page_refreshes_in_place_and_says_how_fresh(browser, fast_dashboard_
     built_at = api.get("/api/v1/metrics/summary").get_json()["built_at"]
     assert page.evaluate("window.dashboard.freshness.built_at") == built_at
     shown = page.inner_text("#freshness")
-    assert re.fullmatch(r"updated \d s ago, events stored until [\d-]+ [\d:]+ UTC", shown), shown
+    assert re.fullmatch(r"updated \d+ s ago, events stored until [\d-]+ [\d:]+ UTC", shown), shown
     age = int(page.get_attribute("#freshness", "data-age-seconds"))
     page.wait_for_timeout(2_100)  # it ticks between refreshes
     assert int(page.get_attribute("#freshness", "data-age-seconds")) >= age + 2
