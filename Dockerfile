@@ -7,7 +7,7 @@ COPY worker worker
 COPY wa_analytics wa_analytics
 COPY dashboard dashboard
 RUN pip install --no-cache-dir -e .
-COPY dbt_project.yml ./
+COPY dbt_project.yml selectors.yml ./
 COPY dbt_project dbt_project
 COPY profiles profiles
 ENV WA_ENV=production PYTHONUNBUFFERED=1

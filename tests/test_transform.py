@@ -93,6 +93,8 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
 
     try:
         _wait_for(lambda: count("dbt build passed") >= 1, "the first build")
+        # The first round builds the whole project; the next ones the selector's tables only.
+        assert "(the whole project)" in log_text()
 
         # New events reach the marts with no build started by hand.
         now = int(time.time()) - 60
@@ -120,6 +122,7 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
         finally:
             holder.close()
         _wait_for(lambda: count("dbt build passed") > passed, "a build after the lock is free")
+        assert count("(selector scheduled_round)") >= 1
 
         # A failing build is logged with dbt's reason and the schedule goes on.
         db.execute("alter table raw.events rename to events_away")
@@ -130,6 +133,9 @@ def test_transform_keeps_the_marts_fresh(servers, db, client, redis_conn, settin
         failed_at = log_text().index("dbt build failed")
         assert 'relation "raw.events" does not exist' in log_text()[failed_at:].splitlines()[0]
         _wait_for(lambda: "dbt build passed" in log_text()[failed_at:], "a build after the failure")
+        # After a failure the round is whole again (views dropped by a partial build come back).
+        after = log_text()[failed_at:]
+        assert "(the whole project)" in after[after.index("dbt build passed") :].splitlines()[0]
         assert process.poll() is None
         # dbt records the transform's builds too, for the dashboard's as_of and built_at.
         recorded = db.execute(

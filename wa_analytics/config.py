@@ -29,6 +29,7 @@ class Settings:
     default_phone_region: str | None
     phone_hash_key: str | None
     transform_interval_seconds: float
+    full_build_interval_seconds: float = 3600.0
     log_format: str = "text"
 
     @property
@@ -75,6 +76,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         phone_hash_key=env.get("WA_PHONE_HASH_KEY") or None,
         # How often `wa-analytics transform` runs an incremental dbt build of the marts.
         transform_interval_seconds=float(env.get("WA_TRANSFORM_INTERVAL", 30)),
+        # How often the transform's round is a whole `dbt build`, with the tests that read every
+        # raw event (selectors.yml: scheduled_round is every other round).
+        full_build_interval_seconds=float(env.get("WA_FULL_BUILD_INTERVAL", 3600)),
         # "json": one JSON object a line, for log collectors; anything else: plain text.
         log_format=env.get("WA_LOG_FORMAT", "text").strip().lower(),
     )

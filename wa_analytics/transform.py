@@ -51,6 +51,10 @@ def _marts_lag() -> float:
 _marts_as_of: float | None = None  # what MARTS_AS_OF says, once a build has passed
 MARTS_LAG.set_function(_marts_lag)
 
+# The selector of the rounds between whole builds (selectors.yml); build_log.sql counts its builds
+# as builds of the marts.
+ROUND_SELECTOR = "scheduled_round"
+
 # Retries of a failing build wait twice as long each time, up to this (or the interval).
 MAX_BACKOFF_SECONDS = 300
 
@@ -74,6 +78,17 @@ class Transformer:
         ]
         if dbt_vars:
             self.args += ["--vars", dbt_vars]
+        self.last_full_build: float | None = None  # time.monotonic() of the last one passed
+
+    def round_args(self) -> tuple[list[str], bool]:
+        """This round's dbt arguments, and whether it builds the whole project. Most rounds
+        build the selector ``scheduled_round`` (selectors.yml): every table and its tests, not
+        the tests that read every raw event (minutes on millions of events, where the round
+        itself takes seconds). The first round, and one every WA_FULL_BUILD_INTERVAL, is whole."""
+        due = self.last_full_build is None or (
+            time.monotonic() - self.last_full_build >= self.settings.full_build_interval_seconds
+        )
+        return (self.args if due else [*self.args, "--selector", ROUND_SELECTOR]), due
 
     def build_once(self) -> bool | None:
         """One build: True if it passed, False if it failed (logged with dbt's reason), None if
@@ -85,13 +100,17 @@ class Transformer:
                 BUILDS.labels("skipped").inc()
                 return None
             as_of = self.newest_loaded_at()
+            args, whole = self.round_args()
             started = time.monotonic()
-            result = self.runner.invoke(self.args)
+            result = self.runner.invoke(args)
             elapsed = time.monotonic() - started
         BUILD_SECONDS.observe(elapsed)
         if result.success:
             self.last_failure = None
-            log.info("dbt build passed in %.1fs", elapsed)
+            if whole:
+                self.last_full_build = started
+            scope = "the whole project" if whole else f"selector {ROUND_SELECTOR}"
+            log.info("dbt build passed in %.1fs (%s)", elapsed, scope)
             BUILDS.labels("passed").inc()
             MARTS_BUILT.set_to_current_time()
             if as_of is not None:
@@ -102,6 +121,9 @@ class Transformer:
             # PostgreSQL went away mid-build: part of that outage (logged once by the caller),
             # not a failed build to report with dbt's many connection errors.
             raise psycopg.OperationalError(f"the database went away during a build: {reason}")
+        # The next round is whole: it re-creates the views too, should the failure be one an
+        # analyst's partial build left (dbt drops the views that depend on one it replaces).
+        self.last_full_build = None
         # A build that keeps failing for one reason (a broken model) says so once in a row.
         if reason != self.last_failure:
             log.warning("dbt build failed after %.1fs: %s", elapsed, reason)

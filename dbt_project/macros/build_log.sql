@@ -3,12 +3,16 @@
     of building counts (the transform's schedule, an analyst's `wa-analytics dbt build`).
     on-run-start records the build with the newest raw.events.loaded_at it reads (as_of);
     on-run-end marks it finished, passed when no node errored or failed. A build of part of the
-    project (--select, --exclude, a selector, resource types, --empty) or a command that builds
+    project (--select, --exclude, a selector other than the transform's rounds, resource types,
+    --empty) or a command that builds
     nothing (test, seed) leaves no record: it does not make every mart as fresh as its as_of.
     A build that dies before on-run-end stays unfinished, so it never counts as passed. -#}
 {% macro builds_the_marts() %}
     {%- set args = invocation_args_dict %}
-    {%- set part_only = args.get('select') or args.get('exclude') or args.get('selector')
+    {#- The transform's rounds (selectors.yml: scheduled_round) build every table the marts are
+        made of; they leave out only views and tests of views. -#}
+    {%- set part_only = args.get('select') or args.get('exclude')
+        or args.get('selector') not in (none, 'scheduled_round')
         or args.get('resource_types') or args.get('exclude_resource_types') or args.get('empty') %}
     {{- return(args.get('which') in ('build', 'run') and not part_only) }}
 {% endmacro %}
