@@ -18,7 +18,10 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 
 # Read-only at the server (whatever the role may do), bounded in time, and one snapshot per
 # request, so that a dbt build finishing mid-request cannot mix two builds in one answer.
-SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s"
+# work_mem: a year of an agent's response-time distribution is some 150,000 rows to group and
+# sort; at PostgreSQL's default 4 MB that sort spills to disk and takes four times as long
+# (bench stage api: agents over 28 days, 300 ms -> 70 ms). Per sort, per request: bounded.
+SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s -c work_mem=64MB"
 
 
 def _connect() -> psycopg.Connection:

@@ -364,3 +364,29 @@ def test_a_failure_to_count_never_fails_a_delivery(client, monkeypatch):
 
     monkeypatch.setattr(metrics.metrics(), "delivery", broken)
     assert signed_post(client, "/webhooks/whatsapp", _delivery(5)).status_code == 200
+
+
+def test_threads_racing_to_the_first_delivery_build_the_series_once(tmp_path):
+    """A gunicorn thread pool's first requests arrive together: every thread must get the same
+    series, none a DuplicateTimeseries from registering them twice."""
+    code = """
+import sys, threading
+from wa_analytics import metrics
+start = threading.Barrier(32)
+seen, failed = [], []
+def first():
+    start.wait()
+    try:
+        seen.append(metrics.metrics())
+    except Exception as exc:
+        failed.append(repr(exc))
+threads = [threading.Thread(target=first) for _ in range(32)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+assert not failed, failed
+assert len({id(m) for m in seen}) == 1
+"""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for _ in range(3):  # a race: each round is a fresh process
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]

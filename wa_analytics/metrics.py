@@ -9,6 +9,7 @@ imports prometheus_client) they write to files there, and ``/metrics`` adds them
 import logging
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -88,13 +89,18 @@ class _Metrics:
 
 
 _metrics: _Metrics | None = None
+_metrics_lock = threading.Lock()
 _record_failed = False  # logged once per process
 
 
 def metrics() -> _Metrics:
+    """The series, built once per process: a threaded worker's first requests race here, and a
+    second registration of the same names would raise (prometheus_client's DuplicateTimeseries)."""
     global _metrics
     if _metrics is None:
-        _metrics = _Metrics()
+        with _metrics_lock:
+            if _metrics is None:
+                _metrics = _Metrics()
     return _metrics
 
 
