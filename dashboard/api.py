@@ -25,8 +25,11 @@ SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s 
 
 
 def _connect() -> psycopg.Connection:
+    # A database host that drops packets silently would otherwise hold the request for minutes.
     conn = psycopg.connect(
-        current_app.extensions["wa_settings"].database_url, options=SESSION_OPTIONS
+        current_app.extensions["wa_settings"].database_url,
+        options=SESSION_OPTIONS,
+        connect_timeout=5,
     )
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     return conn
