@@ -51,6 +51,13 @@ def _marts_lag() -> float:
 _marts_as_of: float | None = None  # what MARTS_AS_OF says, once a build has passed
 MARTS_LAG.set_function(_marts_lag)
 
+RECORDED_AS_OF = """
+select extract(epoch from as_of) from audit.dbt_builds
+where has_passed
+order by finished_at desc
+limit 1
+"""
+
 # The selector of the rounds between whole builds (selectors.yml); build_log.sql counts its builds
 # as builds of the marts.
 ROUND_SELECTOR = "scheduled_round"
@@ -99,7 +106,6 @@ class Transformer:
                 log.info("another dbt build is running; skipping this round")
                 BUILDS.labels("skipped").inc()
                 return None
-            as_of = self.newest_loaded_at()
             args, whole = self.round_args()
             started = time.monotonic()
             result = self.runner.invoke(args)
@@ -113,6 +119,7 @@ class Transformer:
             log.info("dbt build passed in %.1fs (%s)", elapsed, scope)
             BUILDS.labels("passed").inc()
             MARTS_BUILT.set_to_current_time()
+            as_of = self.recorded_as_of()
             if as_of is not None:
                 _set_as_of(as_of)
             return True
@@ -138,16 +145,15 @@ class Transformer:
         except psycopg.OperationalError:
             return False
 
-    def newest_loaded_at(self) -> float | None:
-        """The newest ``loaded_at`` a build starting now reads (Unix seconds), if it can be read
-        (the build itself then says what is wrong)."""
+    def recorded_as_of(self) -> float | None:
+        """The newest ``loaded_at`` the newest passed build read (Unix seconds), as dbt recorded
+        it (audit.dbt_builds, build_log.sql): the ``as_of`` the metrics API answers with."""
         try:
             with connect(self.settings.database_url or "", autocommit=True) as conn:
-                query = "select extract(epoch from max(loaded_at)) from raw.events"
-                (newest,) = conn.execute(query).fetchone()
+                row = conn.execute(RECORDED_AS_OF).fetchone()
         except psycopg.Error:
             return None
-        return float(newest) if newest is not None else None
+        return float(row[0]) if row and row[0] is not None else None
 
 
 def _set_as_of(as_of: float) -> None:
