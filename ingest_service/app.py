@@ -29,7 +29,9 @@ def create_app(config: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["wa_settings"] = settings
-    client = redis_client(settings.redis_url, settings.redis_timeout_seconds)
+    # Unreachable Redis is known at once (503); an answer may take longer on a host short of
+    # CPU, where a thread of a busy worker waits for its turn: a 503 then would be spurious.
+    client = redis_client(settings.redis_url, settings.redis_timeout_seconds, connect_timeout=0.5)
     app.extensions["wa_redis"] = client
 
     app.register_blueprint(whatsapp.blueprint)

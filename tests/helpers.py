@@ -42,14 +42,19 @@ def run_worker(redis_conn, settings) -> bool:
 
 def store_deliveries(database_url: str, deliveries) -> None:
     """Store deliveries the way the worker does: one batch, one transaction."""
+    with psycopg.connect(database_url) as conn:
+        write_batch(conn, batch_of(deliveries))
+
+
+def batch_of(deliveries):
+    """The worker's batch of these deliveries, as if each had just been queued."""
     envelopes = []
     for delivery in deliveries:
         source = "crm" if delivery.path == CRM_PATH else "whatsapp"
         envelopes.append(
             Envelope(delivery_id_for(source, delivery.body), source, time.time(), delivery.body)
         )
-    with psycopg.connect(database_url) as conn:
-        write_batch(conn, build_batch(envelopes))
+    return build_batch(envelopes)
 
 
 def cloud_api_delivery(messages=(), statuses=(), contacts=(), metadata=None) -> dict:

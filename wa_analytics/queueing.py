@@ -60,12 +60,15 @@ return redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2])
 PUSH_KEYS = (BUFFER_KEY, DRAIN_FLAG, SEALED_KEY, SEGMENT_COUNTER)
 
 
-def redis_client(url: str, timeout: float = 0.5) -> redis.Redis:
-    """A client that fails within ``timeout`` when Redis is unreachable, instead of retrying."""
+def redis_client(
+    url: str, timeout: float = 0.5, connect_timeout: float | None = None
+) -> redis.Redis:
+    """A client that fails when Redis is unreachable (within ``connect_timeout``, default
+    ``timeout``) or does not answer within ``timeout``, instead of retrying."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_connect_timeout=connect_timeout or timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )

@@ -89,9 +89,10 @@ class Transformer:
 
     def round_args(self) -> tuple[list[str], bool]:
         """This round's dbt arguments, and whether it builds the whole project. Most rounds
-        build the selector ``scheduled_round`` (selectors.yml): every table and its tests, not
-        the tests that read every raw event (minutes on millions of events, where the round
-        itself takes seconds). The first round, and one every WA_FULL_BUILD_INTERVAL, is whole."""
+        build the selector ``scheduled_round`` (selectors.yml): every table, and no test (each
+        reads its whole table, where a round changes a few thousand rows: most of a round's
+        time on millions of them). The first round, one after any failure, and one every
+        WA_FULL_BUILD_INTERVAL are whole, and run every test."""
         due = self.last_full_build is None or (
             time.monotonic() - self.last_full_build >= self.settings.full_build_interval_seconds
         )

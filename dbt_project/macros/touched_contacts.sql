@@ -1,7 +1,6 @@
 {#- What an incremental build recomputes, by key: the contacts (`contact_id`) or the messages
-    (`message_id`) with events that arrived since the last build of {{ this }} (its watermark,
-    less the lookback window, var incremental_lookback_hours, which covers batches committed
-    out of order). Late and out-of-order events arrive with a new loaded_at, however old their
+    (`message_id`) with events that arrived since the last build of {{ this }} could see (its
+    watermark, build_watermarks.sql: no batch that committed out of order is missed). Late and out-of-order events arrive with a new loaded_at, however old their
     occurred_at, so every contact or message whose history changed is recomputed in full.
 
     Contacts also include those an event left since then (raw.contact_revisions: a report that
@@ -12,7 +11,7 @@
     conversation then reads that message's few events, not the contact's whole history. -#}
 {% macro touched_keys(key) %}
     {%- set since -%}
-        {{ build_watermark() }} - interval '{{ var("incremental_lookback_hours") }} hours'
+        {{ build_watermark() }}
     {%- endset %}
     {%- if execute -%}
         {#- Read once when the model is compiled, and written in as a constant: the planner then
@@ -24,15 +23,15 @@
     {%- if key == 'message_id' %}
     select events.message_id
     from {{ source('whatsapp', 'events') }} as events
-    where events.loaded_at > {{ since }}
+    where events.loaded_at >= {{ since }}
     {%- elif key == 'contact_id' %}
     select events.user_id as contact_id
     from {{ source('whatsapp', 'events') }} as events
-    where events.loaded_at > {{ since }}
+    where events.loaded_at >= {{ since }}
     union
     select revisions.user_id as contact_id
     from {{ source('whatsapp', 'contact_revisions') }} as revisions
-    where revisions.revised_at > {{ since }}
+    where revisions.revised_at >= {{ since }}
     {%- else %}
     {{ exceptions.raise_compiler_error("incremental models recompute by contact_id or message_id, not " ~ key) }}
     {%- endif %}
