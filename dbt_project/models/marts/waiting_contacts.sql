@@ -3,10 +3,14 @@ with
 
 waits as (
     select * from {{ ref('int_waits_paired') }}
+    where not is_answered
 ),
 
+-- Only the waiting contacts' conversations, through the index on the contact (`= any(array())`,
+-- see touched_contacts.sql): a join would hash every conversation at each build.
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
+    where contact_id = any(array(select waits.contact_id from waits))
 ),
 
 final as (
@@ -26,7 +30,6 @@ final as (
             waits.contact_id = conversations.contact_id
             and waits.waiting_since >= conversations.opened_at
             and waits.waiting_since < conversations.closed_at
-    where not waits.is_answered
 )
 
 select * from final
