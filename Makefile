@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (Python 3.11, nothing else running):
 #   make demo   set up, start embedded services, send generated traffic end to end, print marts
+#   make check  the inner loop: ruff and the tests that need no server (under a minute)
 #   make test   set up and run every test: ruff, pytest (which runs dbt build and sqlfluff too,
 #               the dashboard in headless Chromium, the reverse proxy's nginx and the alert
 #               rules' promtool, all installed from Debian's packages if missing)
@@ -8,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint browser nginx promtool vendor stop clean
+.PHONY: setup demo check test lint browser nginx promtool vendor stop clean
 
 setup: $(INSTALLED)
 
@@ -43,6 +44,10 @@ promtool:
 	@command -v promtool >/dev/null 2>&1 || [ -x /usr/bin/promtool ] || { \
 	  echo "installing promtool (Debian's prometheus package) for the alert rules' tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq prometheus >/dev/null; }
+
+# The inner loop: lint and the tests that need no server (no PostgreSQL, Redis, dbt or browser).
+check: lint
+	$(BIN)/pytest -q -m "not integration and not slow"
 
 test: lint browser nginx promtool
 	$(BIN)/pytest

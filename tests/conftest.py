@@ -30,6 +30,14 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_collection_modifyitems(items):
+    """A test that needs the servers (directly or through a fixture) is an integration test:
+    `make check`, the inner loop, leaves those out; `make test` runs everything."""
+    for item in items:
+        if "servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine, raw.contact_revisions"
 
 

@@ -62,7 +62,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         batch_size=int(env.get("WA_BATCH_SIZE", 2000)),
         # Processes one drain job uses on a backlog (each parses and COPYs on its own).
         drain_processes=int(env.get("WA_DRAIN_PROCESSES", 0)) or os.cpu_count() or 1,
-        # How long a drain's claim outlives the drain if it dies: its batch then goes back.
+        # How long a drain's claim outlives the drain if it dies (SIGKILL, a lost machine): its
+        # batch then goes back to the buffer. Renewed every batch, so it need outlast only one.
         lease_seconds=int(env.get("WA_LEASE_SECONDS", 90)),
         # How long a drain that caught up waits for more deliveries before it ends: under steady
         # traffic one job (and its connections) serves every delivery. 0 for a burst worker.

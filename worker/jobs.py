@@ -37,9 +37,6 @@ from worker.store import held_stored_rows, write_isolating
 
 log = logging.getLogger(__name__)
 
-# A job that died (SIGKILL, lost machine) stops renewing its lease; its claimed deliveries go back
-# to the buffer once the lease expires. Renewed every batch, so it only needs to outlast one.
-LEASE_SECONDS = 90  # the default of WA_LEASE_SECONDS
 # A drain job hands over to a fresh job after this long, so it never meets RQ's job timeout.
 MAX_JOB_SECONDS = 120
 # How often a drain that caught up looks for more deliveries: the most a delivery waits for its
