@@ -25,6 +25,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # The dashboard's browser test drives headless Chromium from Debian's package.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
