@@ -7,10 +7,11 @@ one job (and one COPY) serves thousands of webhooks. When a push fills the list 
 ``SEALED_KEY``. A drain claims a sealed segment whole with one RENAME; moving a backlog's
 deliveries one by one into a claim cost Redis more CPU than all the rest of a drain's commands.
 At most one drain job is pending per ``DRAIN_FLAG``; the producer enqueues one only when the
-flag is not set, which keeps RQ's per-job cost off the hot path. See ``worker/jobs.py`` for how
-the flag is handed back without a race.
+flag is not set, which keeps RQ's per-job cost off the hot path. The consumer's side is here too
+(``claim_batch``, ``give_back``, ``hand_back_flag``): the whole protocol in one module.
 """
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 from rq import Queue
 from rq import Retry as JobRetry
+
+log = logging.getLogger(__name__)
 
 BUFFER_KEY = "wa:deliveries"
 DRAIN_FLAG = "wa:drain:scheduled"
@@ -212,4 +215,100 @@ def schedule_drain(connection: redis.Redis, queue_name: str) -> None:
     """Enqueue a drain job (callers hold or have just taken ``DRAIN_FLAG``)."""
     drain_queue(connection, queue_name).enqueue(
         DRAIN_JOB, retry=JOB_RETRY, job_timeout=600, result_ttl=60, failure_ttl=7 * 24 * 3600
+    )
+
+
+# The consumer's side: a drain claims a batch, holds it under a lease while it stores it, and
+# gives back what it did not store; a drain that died is found by its lapsed lease.
+
+# Atomically make a batch this drain's processing list and (re)take the lease: a crash at any
+# point leaves every delivery in a queued list or in a claim. The oldest sealed segment (above)
+# becomes the claim with one RENAME. Without one, up to ARGV[1] deliveries move from the open
+# list one LMOVE each (Redis 6.2+): the append-only file records each as a short command, where
+# copying the items with RPUSH would write every delivery into it a second time (and, under a
+# backlog, make Redis rewrite the file every second or two).
+# Returns how many deliveries the claim holds; the drain reads them with LRANGE (a script that
+# returned them would copy every body into Lua and back).
+CLAIM = Script(
+    None,
+    b"""
+local claimed = 0
+if redis.call('EXISTS', KEYS[2]) == 0 then
+    local segment = redis.call('LPOP', KEYS[4])
+    if segment and redis.call('EXISTS', segment) == 1 then
+        redis.call('RENAME', segment, KEYS[2])
+        claimed = redis.call('LLEN', KEYS[2])
+    end
+end
+if claimed == 0 then
+    while claimed < tonumber(ARGV[1]) and redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do
+        claimed = claimed + 1
+    end
+end
+if claimed > 0 then
+    redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
+end
+return claimed
+""",
+)
+# Put a processing list back at the head of the buffer, in its original order.
+GIVE_BACK = Script(
+    None,
+    b"""
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = #items, 1, -1 do
+    redis.call('LPUSH', KEYS[2], items[i])
+end
+redis.call('DEL', KEYS[1])
+return #items
+""",
+)
+
+
+def claim_batch(
+    connection: redis.Redis, holder: str, batch_size: int, lease_seconds: int
+) -> list[bytes]:
+    """Claim a batch for ``holder`` and read it, keeping the drain flag, in one round trip."""
+    processing = PROCESSING_PREFIX + holder
+    pipe = connection.pipeline(transaction=False)
+    pipe.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
+    CLAIM(
+        keys=[BUFFER_KEY, processing, LEASE_PREFIX + holder, SEALED_KEY],
+        args=[batch_size, lease_seconds],
+        client=pipe,
+    )
+    pipe.lrange(processing, 0, -1)
+    return pipe.execute()[2]
+
+
+def acknowledge(connection: redis.Redis, holder: str) -> None:
+    """``holder``'s batch is stored: its claim and lease are done with."""
+    connection.delete(PROCESSING_PREFIX + holder, LEASE_PREFIX + holder)
+
+
+def give_back(connection: redis.Redis, processing_key: str) -> int:
+    return GIVE_BACK(keys=[processing_key, BUFFER_KEY], client=connection)
+
+
+def recover_orphans(connection: redis.Redis) -> int:
+    """Return deliveries claimed by drains whose lease expired (the drain died) to the buffer."""
+    returned = 0
+    for key in connection.scan_iter(match=PROCESSING_PREFIX + "*", count=1000):
+        owner = key.decode().removeprefix(PROCESSING_PREFIX)
+        if not connection.exists(LEASE_PREFIX + owner):
+            returned += give_back(connection, key.decode())
+    if returned:
+        log.warning("returned %d deliveries claimed by a job that died", returned)
+    return returned
+
+
+def hand_back_flag(connection: redis.Redis) -> bool:
+    """Release the drain flag; True if deliveries arrived meanwhile and this drain took it again.
+
+    A producer that pushed before the release saw the flag and scheduled nothing, so its delivery
+    is found by the length check after the release; one that pushes after schedules its own job.
+    """
+    connection.delete(DRAIN_FLAG)
+    return bool(
+        queued(connection) and connection.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
     )

@@ -18,13 +18,15 @@ from rq import get_current_job
 from wa_analytics import database, outages
 from wa_analytics.config import Settings, load_settings
 from wa_analytics.queueing import (
-    BUFFER_KEY,
     DRAIN_FLAG,
     DRAIN_FLAG_TTL_SECONDS,
-    LEASE_PREFIX,
     PROCESSING_PREFIX,
-    SEALED_KEY,
+    acknowledge,
+    claim_batch,
+    give_back,
+    hand_back_flag,
     queued,
+    recover_orphans,
     redis_client,
     schedule_drain,
     waiting,
@@ -47,43 +49,6 @@ STOPPING = threading.Event()
 
 # Helpers share the parent's loaded modules and settings; they use no inherited connection.
 FORK = multiprocessing.get_context("fork")
-
-# Atomically make a batch this job's processing list and (re)take the lease: a crash at any point
-# leaves every delivery in a queued list or in a claim. The oldest sealed segment (see
-# wa_analytics.queueing) becomes the claim with one RENAME. Without one, up to ARGV[1]
-# deliveries move from the open list one LMOVE each (Redis 6.2+): the append-only file records
-# each as a short command, where copying the items with RPUSH would write every delivery into it
-# a second time (and, under a backlog, make Redis rewrite the file every second or two).
-# Returns how many deliveries the claim holds; the drain reads them with LRANGE (a script that
-# returned them would copy every body into Lua and back).
-CLAIM = """
-local claimed = 0
-if redis.call('EXISTS', KEYS[2]) == 0 then
-    local segment = redis.call('LPOP', KEYS[4])
-    if segment and redis.call('EXISTS', segment) == 1 then
-        redis.call('RENAME', segment, KEYS[2])
-        claimed = redis.call('LLEN', KEYS[2])
-    end
-end
-if claimed == 0 then
-    while claimed < tonumber(ARGV[1]) and redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') do
-        claimed = claimed + 1
-    end
-end
-if claimed > 0 then
-    redis.call('SET', KEYS[3], '1', 'EX', ARGV[2])
-end
-return claimed
-"""
-# Put a processing list back at the head of the buffer, in its original order.
-GIVE_BACK = """
-local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = #items, 1, -1 do
-    redis.call('LPUSH', KEYS[2], items[i])
-end
-redis.call('DEL', KEYS[1])
-return #items
-"""
 
 
 def drain_deliveries() -> dict[str, int]:
@@ -124,7 +89,7 @@ def _drain_deliveries() -> dict[str, int]:
                 totals.update(_join_helpers(helpers))
             if STOPPING.is_set():
                 # What is left goes to a fresh job: another worker's, or this one's on restart.
-                if _hand_back_flag(conn_redis):
+                if hand_back_flag(conn_redis):
                     schedule_drain(conn_redis, settings.queue_name)
                 break
             if time.monotonic() >= deadline:
@@ -133,7 +98,7 @@ def _drain_deliveries() -> dict[str, int]:
                 break
             if _await_deliveries(conn_redis, settings, deadline):
                 continue
-            if not _hand_back_flag(conn_redis) and not _recover_dead_claims(
+            if not hand_back_flag(conn_redis) and not _recover_dead_claims(
                 conn_redis, settings, owner
             ):
                 break
@@ -180,7 +145,6 @@ def drain_batches(
     and commit, the GIL released), the next is claimed and parsed. Each has its own claim
     (processing list and lease), acknowledged once its transaction has committed.
     """
-    claim = conn_redis.register_script(CLAIM)
     rules = PhoneRules.from_settings(settings)
     claims = [f"{owner}.{slot}" for slot in ("a", "b")]
     totals = Counter()
@@ -190,7 +154,7 @@ def drain_batches(
             for holder in itertools.cycle(claims):
                 if time.monotonic() >= deadline or STOPPING.is_set():
                     break
-                raw = _claim(conn_redis, claim, holder, settings)
+                raw = claim_batch(conn_redis, holder, settings.batch_size, settings.lease_seconds)
                 if not raw:
                     break
                 batch = build_batch(raw, rules)
@@ -212,26 +176,12 @@ def drain_batches(
     return totals
 
 
-def _claim(conn_redis: redis.Redis, claim, holder: str, settings: Settings) -> list[bytes]:
-    """Claim a batch for ``holder`` and read it, keeping the drain flag, in one round trip."""
-    processing = PROCESSING_PREFIX + holder
-    pipe = conn_redis.pipeline(transaction=False)
-    pipe.expire(DRAIN_FLAG, DRAIN_FLAG_TTL_SECONDS)
-    claim(
-        keys=[BUFFER_KEY, processing, LEASE_PREFIX + holder, SEALED_KEY],
-        args=[settings.batch_size, settings.lease_seconds],
-        client=pipe,
-    )
-    pipe.lrange(processing, 0, -1)
-    return pipe.execute()[2]
-
-
 def _acknowledge(conn_redis: redis.Redis, written: Future, holder: str) -> Counter:
     """Wait for a batch's transaction; once committed (and its dead letters kept), its claim
     is done with."""
     added, letters = written.result()
     keep_dead_letters(conn_redis, letters)
-    conn_redis.delete(PROCESSING_PREFIX + holder, LEASE_PREFIX + holder)
+    acknowledge(conn_redis, holder)
     metrics.count_stored(added)  # in a helper, lost with it: counted by the parent from its totals
     return added + Counter(batches=1)
 
@@ -321,31 +271,3 @@ def _recover_dead_claims(conn_redis: redis.Redis, settings: Settings, owner: str
             return True
         time.sleep(0.5)
     return False
-
-
-def _hand_back_flag(conn_redis: redis.Redis) -> bool:
-    """Release the drain flag; True if deliveries arrived meanwhile and this job took it again.
-
-    A producer that pushed before the release saw the flag and scheduled nothing, so its delivery
-    is found by the length check after the release; one that pushes after schedules its own job.
-    """
-    conn_redis.delete(DRAIN_FLAG)
-    return bool(
-        queued(conn_redis) and conn_redis.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_TTL_SECONDS)
-    )
-
-
-def give_back(conn_redis: redis.Redis, processing_key: str) -> int:
-    return conn_redis.register_script(GIVE_BACK)(keys=[processing_key, BUFFER_KEY])
-
-
-def recover_orphans(conn_redis: redis.Redis) -> int:
-    """Return deliveries claimed by jobs whose lease expired (the job died) to the buffer."""
-    returned = 0
-    for key in conn_redis.scan_iter(match=PROCESSING_PREFIX + "*", count=1000):
-        owner = key.decode().removeprefix(PROCESSING_PREFIX)
-        if not conn_redis.exists(LEASE_PREFIX + owner):
-            returned += give_back(conn_redis, key.decode())
-    if returned:
-        log.warning("returned %d deliveries claimed by a job that died", returned)
-    return returned
