@@ -3,6 +3,7 @@
 import argparse
 import logging
 import sys
+from importlib.metadata import entry_points
 
 from wa_analytics.logs import configure_logging
 
@@ -71,57 +72,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reprocess.set_defaults(handler=cmd_reprocess)
 
-    demo = commands.add_parser("demo", help="end to end: traffic -> service -> worker -> dbt")
-    demo.add_argument("--contacts", type=int, default=300)
-    demo.add_argument("--days", type=int, default=5)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
-    demo.add_argument("--timezone", default="UTC", help="reporting_timezone for the marts")
-    demo.add_argument(
-        "--dashboard-port", type=int, default=8050, help="the dashboard's port, if free"
-    )
-    demo.set_defaults(handler=cmd_demo)
-
-    bench = commands.add_parser(
-        "bench", help="measure throughput and latency against baselines; print a table"
-    )
-    bench.add_argument(
-        "--only",
-        default="all",
-        help="comma-separated stages: ingest, end-to-end, worker, dbt, api, freshness, memory, "
-        "restarts",
-    )
-    bench.add_argument(
-        "--duration", type=float, default=10.0, help="seconds per load measurement (end to end: 3x)"
-    )
-    # A campaign to 100,000 contacts comes back as about 300,000 statuses (the burst).
-    bench.add_argument(
-        "--events",
-        type=int,
-        default=300_000,
-        help="events queued for the worker (at least 100,000 for a figure that counts)",
-    )
-    bench.add_argument(
-        "--dbt-events",
-        type=int,
-        default=10_000_000,
-        help="events in raw.events for the dbt measurement",
-    )
-    bench.add_argument(
-        "--soak", type=float, default=600.0, help="memory soak and restarts soak, seconds each"
-    )
-    bench.add_argument(
-        "--freshness",
-        type=float,
-        default=180.0,
-        help="seconds of steady traffic for the freshness stage",
-    )
-    bench.add_argument(
-        "--rate", type=float, help="steady rate for end to end and soak when ingest is not measured"
-    )
-    bench.add_argument("--smoke", action="store_true", help="a few seconds of each, for CI")
-    bench.set_defaults(handler=cmd_bench)
-
     dbt = commands.add_parser(
         "dbt", help="run dbt on the same servers, e.g. `wa-analytics dbt build`"
     )
@@ -135,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
         "stop", help="stop the demo's dashboard and transform, and the embedded servers"
     )
     stop.set_defaults(handler=cmd_stop)
+    # The developer tools (the demo, the bench) add their commands themselves, as entry points
+    # of the group "wa_analytics.commands" (pyproject.toml): the command line imports none of
+    # them, and an install without them simply lacks their commands.
+    for entry in sorted(entry_points(group="wa_analytics.commands"), key=lambda e: e.name):
+        entry.load()(commands)
     return parser
 
 
@@ -273,18 +228,6 @@ def cmd_reprocess(args) -> int:
         f"from {totals['deliveries']} deliveries"
     )
     return 0
-
-
-def cmd_demo(args) -> int:
-    from wa_analytics.demo.run import run_demo  # noqa: PLC0415
-
-    return run_demo(args)
-
-
-def cmd_bench(args) -> int:
-    from wa_analytics.bench.run import run_bench  # noqa: PLC0415
-
-    return run_bench(args)
 
 
 def cmd_dbt(args) -> int:
