@@ -6,7 +6,8 @@ COPY ingest_service ingest_service
 COPY worker worker
 COPY wa_analytics wa_analytics
 COPY dashboard dashboard
-RUN pip install --no-cache-dir -e .
+# The base and dbt (the transform runs from this image too); no embedded servers, no test tools.
+RUN pip install --no-cache-dir -e '.[transform]'
 COPY dbt_project.yml selectors.yml ./
 COPY dbt_project dbt_project
 COPY profiles profiles

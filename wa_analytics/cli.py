@@ -168,6 +168,8 @@ def cmd_worker(args) -> int:
 
 
 def cmd_transform(args) -> int:
+    if not _dbt_installed():
+        return 2
     _metrics_in_memory()
     from wa_analytics.transform import run_transform  # noqa: PLC0415
 
@@ -233,8 +235,20 @@ def cmd_reprocess(args) -> int:
 def cmd_dbt(args) -> int:
     from wa_analytics.dbt import run_dbt  # noqa: PLC0415
 
+    if not _dbt_installed():
+        return 2
     _migrated_services()
     return run_dbt(args.dbt_args, check=False).returncode
+
+
+def _dbt_installed() -> bool:
+    """dbt is an extra (the transform's): say how to get it rather than fail on an import."""
+    from importlib.util import find_spec  # noqa: PLC0415
+
+    if find_spec("dbt") is None:
+        print("dbt is not installed here: pip install 'wa-analytics[transform]'", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_env(args) -> int:
