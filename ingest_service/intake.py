@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from ingest_service.json_shape import shape_refusal
-from wa_analytics import signing
+from wa_analytics import outages, signing
 from wa_analytics.queueing import DeliveryQueue
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,9 @@ class Intake:
         self.queue = queue
         self.max_body_bytes = max_body_bytes
         self.record = record or (lambda source, status, seconds: None)
+        # While Redis is down every delivery is refused (503: the sender retries); the outage
+        # is logged when it starts and when it ends, not once per delivery.
+        self.redis_outage = outages.Outage("redis", "answering webhooks 503 until it answers")
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -120,9 +123,10 @@ class Intake:
         try:
             delivery_id = self.queue.put(webhook.source, body)
         except redis.RedisError as exc:
-            log.warning("queue unavailable, answering 503: %s", exc.__class__.__name__)
+            self.redis_outage.failed(exc)
             raise Refusal(503, "queue unavailable; retry later", "unavailable",
                           [("Retry-After", "5")]) from exc  # fmt: skip
+        self.redis_outage.ended()
         return b'{"status":"queued","delivery_id":"' + delivery_id.encode() + b'"}'
 
 

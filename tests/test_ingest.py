@@ -1,6 +1,7 @@
 """The door: what the ingest service accepts, refuses and answers, over real HTTP semantics."""
 
 import http.client
+import logging
 import os
 import time
 
@@ -173,7 +174,7 @@ def test_production_refuses_to_start_without_secrets(servers):
         create_app(settings)
 
 
-def test_redis_down_answers_503_fast_and_never_200(servers, tmp_path):
+def test_redis_down_answers_503_fast_and_never_200(servers, tmp_path, caplog):
     settings = load_settings(
         {
             **TEST_SECRETS,
@@ -190,6 +191,13 @@ def test_redis_down_answers_503_fast_and_never_200(servers, tmp_path):
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"]["postgres"] == "ok"
     assert ready.json["checks"]["redis"].startswith("unavailable")
+    # The outage is logged once, not once per refused delivery.
+    for _ in range(5):
+        assert signed_post(client, "/webhooks/whatsapp", DELIVERY).status_code == 503
+    down = [
+        r for r in caplog.records if "redis unreachable; answering webhooks 503" in r.getMessage()
+    ]
+    assert len(down) == 1 and down[0].levelno == logging.WARNING
 
 
 def test_health_and_readiness(client):

@@ -24,8 +24,9 @@ T = TypeVar("T")
 class Outage:
     """The state of one dependency as this process sees it: reachable, or down since when."""
 
-    def __init__(self, dependency: str):
+    def __init__(self, dependency: str, meanwhile: str = "retrying with backoff"):
         self.dependency = dependency
+        self.meanwhile = meanwhile  # what the process does until it answers
         self.since: float | None = None  # time.monotonic() of the first failure
         self._lock = threading.Lock()
 
@@ -41,9 +42,7 @@ class Outage:
             if started:
                 self.since = time.monotonic()
         if started:
-            log.warning(
-                "%s unreachable; retrying with backoff (%s)", self.dependency, describe(error)
-            )
+            log.warning("%s unreachable; %s (%s)", self.dependency, self.meanwhile, describe(error))
         else:
             log.debug("%s still unreachable (%s)", self.dependency, describe(error))
         return started
