@@ -13,7 +13,7 @@ from ingest_service import create_app
 from wa_analytics import signing
 from wa_analytics.config import load_settings
 from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
-from wa_analytics.queueing import BUFFER_KEY, DeliveryQueue, Envelope
+from wa_analytics.queueing import BUFFER_KEY, DeliveryQueue, Envelope, waiting
 
 T0 = int(time.time()) - 60
 DELIVERY = cloud_api_delivery([text_message("wamid.A", "16315551234", T0)])
@@ -235,6 +235,29 @@ def served(servers, redis_conn):
     try:
         wait_ready(f"http://127.0.0.1:{port}", service)
         yield "127.0.0.1", port
+    finally:
+        stop_all([service])
+
+
+def test_the_door_starts_and_queues_while_postgresql_is_down(servers, redis_conn, monkeypatch):
+    """The door needs only Redis to take deliveries: started while PostgreSQL is unreachable,
+    it serves, says so on /readyz, and queues what it is sent."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/unreachable")
+    port = free_port()
+    service = spawn_cli(["serve", "--port", str(port), "--workers", "1"])
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", service, path="/healthz")
+        status, _, answer = _exchange("127.0.0.1", port, "GET", "/readyz")
+        assert status == 503 and b"postgres" in answer
+        body = orjson.dumps(DELIVERY)
+        signature = signing.sign(body, TEST_SECRETS["WHATSAPP_APP_SECRET"])
+        headers = {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        before = waiting(redis_conn)
+        status, _, answer = _exchange(
+            "127.0.0.1", port, "POST", "/webhooks/whatsapp", body, headers
+        )
+        assert status == 200, answer
+        assert waiting(redis_conn) == before + 1
     finally:
         stop_all([service])
 

@@ -128,9 +128,17 @@ def _multiprocess_metrics(service: str, port: int) -> None:
 
 def cmd_serve(args) -> int:
     _multiprocess_metrics("ingest", args.port)
-    from ingest_service.server import serve  # noqa: PLC0415
+    import psycopg  # noqa: PLC0415
 
-    _migrated_services()
+    from ingest_service.server import serve  # noqa: PLC0415
+    from wa_analytics import outages  # noqa: PLC0415
+
+    try:
+        _migrated_services()
+    except psycopg.OperationalError as exc:
+        # The door needs only Redis to take deliveries: they wait there while PostgreSQL is
+        # down, and the workers (which migrate too) store them once it answers.
+        log.warning("postgresql unreachable; serving without it (%s)", outages.describe(exc))
     serve(args.host, args.port, args.workers, args.log_level)
     return 0
 
