@@ -94,9 +94,9 @@ def test_incremental_build_equals_full_refresh(servers, db):
     assert moved == [("+447911000888",)]
 
 
-def test_contacts_who_never_write_do_not_hold_back_the_watermark(servers, db):
-    """A campaign's recipients who never reply add no conversation: the next build still starts
-    from what the last one read, not from the latest contact who wrote in."""
+def test_contacts_who_never_write_do_not_hold_back_where_builds_read_from(servers, db):
+    """A campaign's recipients who never reply add no conversation: the next build still reads
+    from where the last one could see up to, not from the latest contact who wrote in."""
     store_deliveries(
         servers["database_url"],
         [reclassified(messages=[text_message("wamid.W1", "447911000111", int(time.time()) - 60)])],
@@ -107,12 +107,18 @@ def test_contacts_who_never_write_do_not_hold_back_the_watermark(servers, db):
         [reclassified(status("wamid.W2", "447911000222", int(time.time()) - 30, "delivered"))],
     )
     build()
-    latest = db.execute("select max(loaded_at) from raw.events").fetchone()[0]
-    marks = dict(db.execute("select model_name, loaded_until from intermediate.build_watermarks"))
-    for model in ("marts.conversations", "marts.responses", "marts.business_contacts",
-                  "intermediate.int_conversations_windowed"):  # fmt: skip
-        assert marks[model] > latest, model
+    first, latest = db.execute(
+        "select min(loaded_at), max(loaded_at) from raw.events"
+    ).fetchone()
+    read_from, read_until = db.execute(
+        "select read_from, read_until from intermediate.run_limits"
+    ).fetchone()
+    assert first < read_from <= latest < read_until
     assert db.execute("select max(loaded_at) from marts.conversations").fetchone()[0] < latest
+    # This build recomputed the one contact with a new event, and no other.
+    assert db.execute("select contact_id from intermediate.contacts_this_run").fetchall() == [
+        ("+447911000222",)
+    ]
 
 
 def test_a_batch_committed_after_a_build_read_is_in_the_next_build(servers, db):
@@ -163,8 +169,8 @@ def test_daily_marts_recompute_every_day_after_their_upstream_is_rebuilt_alone(s
 
 
 def test_timelines_recomputed_from_where_they_changed_equal_full_refresh(servers, db):
-    """Incremental builds recompute a contact's conversations and waits only from its earliest
-    changed message on. Late events land in the middle of histories, an outbound message known
+    """Incremental builds recompute the contacts with a changed message, and the daily marts
+    from the first day that may have changed. Late events land in the middle of histories, an outbound message known
     from its status turns out to be an inbound one sent later, one build has no record of when
     the models were last built (as after an upgrade), and one upstream model is rebuilt alone:
     after several incremental builds the result is what a full refresh gives."""
@@ -199,21 +205,24 @@ def test_timelines_recomputed_from_where_they_changed_equal_full_refresh(servers
     for number, chunk in enumerate(chunks):
         store_deliveries(servers["database_url"], chunk)
         if number == 1:
-            # As after an upgrade from a version that kept no build times.
-            db.execute("update intermediate.build_watermarks set built_at = null")
+            # As after an upgrade from a version that kept no read points: every contact.
+            db.execute("update audit.dbt_builds set read_until = null")
         if number == 2:
             # Rebuilt alone: every contact downstream may have changed.
             run_dbt(["run", "--full-refresh", "--select", "int_messages_unioned"])
         build("--vars", "{incremental_lookback_hours: 0}")
     incremental = timelines()
-    recorded = db.execute("select count(*) from intermediate.changed_contacts").fetchone()[0]
+    recomputed, contacts = db.execute(
+        "select (select count(*) from intermediate.contacts_this_run),"
+        " (select count(distinct contact_id) from intermediate.int_messages_unioned)"
+    ).fetchone()
 
     build("--full-refresh")
     full = timelines()
     assert full["int_waits_paired"] and full["responses"] and full["conversations"]
     for table in full:
         assert incremental[table] == full[table], table
-    assert recorded > 0  # the builds read what the merges recorded
+    assert 0 < recomputed < contacts  # the last build recomputed some contacts, not all
     moved = db.execute(
         "select direction from intermediate.int_messages_unioned"
         " where message_id = 'wamid.TURNS.IN'"

@@ -74,16 +74,16 @@ where (excluded.source <> 'whatsapp', excluded.occurred_at, excluded.delivery_id
     < (events.source <> 'whatsapp', events.occurred_at, events.delivery_id)
 returning xmax = 0 as inserted
 """
-# Run before MERGE_EVENTS: the contacts that replaced events are about to leave, so that
-# incremental dbt builds recompute them too.
-NOTE_DEPARTED_CONTACTS = """
-insert into raw.contact_revisions (user_id)
-select distinct events.user_id
+# Run before MERGE_EVENTS: each event about to be replaced, with the contact and the time it
+# had, so that incremental dbt builds recompute its message from its old time and its old
+# contact too (the model messages_this_run).
+NOTE_REPLACED_EVENTS = """
+insert into raw.contact_revisions (user_id, message_id, occurred_at)
+select events.user_id, events.message_id, events.occurred_at
 from raw.events
 inner join incoming_events on events.event_id = incoming_events.event_id
-where events.user_id <> incoming_events.user_id
-    and (incoming_events.source <> 'whatsapp', incoming_events.occurred_at,
-         incoming_events.delivery_id)
+where (incoming_events.source <> 'whatsapp', incoming_events.occurred_at,
+       incoming_events.delivery_id)
     < (events.source <> 'whatsapp', events.occurred_at, events.delivery_id)
 """
 # Each table's rows are keyed by their first column (quarantine: by delivery and item path).
@@ -193,7 +193,7 @@ def quarantined_by_class(reasons) -> dict[str, int]:
 def _merge_events(cur: psycopg.Cursor, rows: list[tuple]) -> int:
     """Insert or, by precedence, replace ``rows``; returns how many were new events."""
     _copy(cur, "incoming_events", EVENT_COLUMNS, rows, COPY_TYPES["events"])
-    cur.execute(NOTE_DEPARTED_CONTACTS)
+    cur.execute(NOTE_REPLACED_EVENTS)
     cur.execute(MERGE_EVENTS)
     return sum(inserted for (inserted,) in cur.fetchall())
 

@@ -4,12 +4,30 @@
 -- day. Per contact (a conversation is one contact's): an incremental build recomputes the
 -- contacts whose responses changed, whole, and records the days of the rows that changed, so
 -- that agent_conversations_daily recomputes those days only.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}, {'columns': ['responded_date']}],
+    )
+}}
+
 with
 
-{{ recomputed_cte() }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
+),
 
 responses as (
-    {{ rows_to_recompute(ref('responses')) }}
+    select * from {{ ref('responses') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed
+    -- (contacts_this_run), whole.
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 answered_days as (

@@ -5,11 +5,29 @@
 -- conversations an agent handled over any period exactly, from a few rows per agent and day.
 -- Recomputes the days whose rows of agent_conversation_days changed (a new answer changes the
 -- previous day of the conversation's later rows, and those rows record their own days).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["responded_date >= (select first_day from intermediate.days_this_run)"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['responded_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+days_this_run as (
+    select * from {{ ref('days_this_run') }}
+),
 
 answered_days as (
     select * from {{ ref('agent_conversation_days') }}
-    where {{ only_changed_days() }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the days from the first this run changed on.
+    where responded_date >= (select days_this_run.first_day from days_this_run)
+    {%- endif %}
 ),
 
 final as (

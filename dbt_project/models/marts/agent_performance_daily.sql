@@ -1,11 +1,29 @@
 -- Per agent and local day of the response: how many waits they answered, how many were a
 -- conversation's first response, how many conversations they handled, and how fast.
 -- Replies known only from Meta's statuses carry no agent: they are grouped as 'unattributed'.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["activity_date >= (select first_day from intermediate.days_this_run)"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['activity_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+days_this_run as (
+    select * from {{ ref('days_this_run') }}
+),
 
 responses as (
     select * from {{ ref('responses') }}
-    where {{ only_changed_days() }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the days from the first this run changed on.
+    where responded_date >= (select days_this_run.first_day from days_this_run)
+    {%- endif %}
 ),
 
 final as (

@@ -2,13 +2,30 @@
 -- they wrote to. The metrics API counts new contacts per number from it; contact_growth_daily
 -- counts first contacts across numbers from it. Incremental per contact, like the models it
 -- reads.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}],
+    )
+}}
+
 with
 
-{{ recomputed_cte() }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
+),
 
--- An incremental build recomputes the contacts with a changed message (changed_contacts.sql).
 messages as (
-    {{ rows_to_recompute(ref('int_messages_unioned')) }}
+    select * from {{ ref('int_messages_unioned') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed
+    -- (contacts_this_run), whole.
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 inbound as (

@@ -1,13 +1,34 @@
 -- One row per WhatsApp customer-service conversation (24-hour window after the contact's
 -- latest inbound message), with its first response.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run)) or (not is_answered and not is_expired_unanswered and closed_at <= now())"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}],
+    )
+}}
+
 with
 
-{{ recomputed_cte() }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
+),
 
--- An incremental build recomputes the conversations that changed (changed_contacts.sql), and
--- those whose window closed since the last build.
 conversations as (
-    {{ rows_to_recompute(ref('int_conversations_windowed'), 'opened_at') }}
+    select * from {{ ref('int_conversations_windowed') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed (contacts_this_run),
+    -- whole, and the conversations whose window has closed unanswered since the last build.
+    where
+        contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+        or conversation_id = any(array(
+            select stored.conversation_id from {{ this }} as stored
+            where not stored.is_answered and not stored.is_expired_unanswered and stored.closed_at <= now()
+        ))
+    {%- endif %}
 ),
 
 final as (

@@ -1,11 +1,29 @@
 -- When the traffic peaks, per business number: inbound messages per local day and hour. The
 -- metrics API filters it by number and sums any date range; hourly_traffic holds the same counts
 -- across numbers.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["activity_date >= (select first_day from intermediate.days_this_run)"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['activity_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+days_this_run as (
+    select * from {{ ref('days_this_run') }}
+),
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
-    where {{ only_changed_days() }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the days from the first this run changed on.
+    where occurred_date >= (select days_this_run.first_day from days_this_run)
+    {%- endif %}
 ),
 
 inbound as (

@@ -1,16 +1,37 @@
 -- One row per outbound message: what happened to it, as a one-way state machine
 -- (sent -> delivered -> read; failed is final). Built from which statuses exist and when they
 -- happened, never from the order they arrived in, so a late older status moves nothing back.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["message_id = any(array(select message_id from intermediate.messages_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['message_id']}, {'columns': ['contact_id']}, {'columns': ['sent_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+messages_this_run as (
+    select * from {{ ref('messages_this_run') }}
+),
 
 outbound_messages as (
     select * from {{ ref('int_outbound_messages_unioned') }}
-    where {{ only_touched_messages('message_id') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the messages that changed (messages_this_run).
+    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {%- endif %}
 ),
 
 statuses as (
     select * from {{ ref('int_message_statuses_pivoted') }}
-    where {{ only_touched_messages('message_id') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the messages that changed (messages_this_run).
+    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {%- endif %}
 ),
 
 joined as (

@@ -2,11 +2,29 @@
 -- wait started and the number written to. The metrics API's daily series for one number reads
 -- it (and response_times_daily for every number), where it would otherwise sort that period's
 -- responses per request; each day's median is that day's own, over its responses.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["activity_date >= (select first_day from intermediate.days_this_run)"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['activity_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+days_this_run as (
+    select * from {{ ref('days_this_run') }}
+),
 
 responses as (
     select * from {{ ref('responses') }}
-    where {{ only_changed_days() }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the days from the first this run changed on.
+    where activity_date >= (select days_this_run.first_day from days_this_run)
+    {%- endif %}
 ),
 
 final as (

@@ -1,10 +1,28 @@
 -- How fast contacts get an answer: answered waits by the local day the wait started, with the
 -- conversations' first responses and the time counted in opening hours only beside them.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["activity_date >= (select first_day from intermediate.days_this_run)"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['activity_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+days_this_run as (
+    select * from {{ ref('days_this_run') }}
+),
 
 responses as (
     select * from {{ ref('responses') }}
-    where {{ only_changed_days() }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the days from the first this run changed on.
+    where activity_date >= (select days_this_run.first_day from days_this_run)
+    {%- endif %}
 ),
 
 final as (

@@ -1,18 +1,36 @@
 -- One row per answered wait: who answered whom, how long the contact waited (in all and in the
 -- business number's opening hours), and whether it was its conversation's first response.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}, {'columns': ['activity_date']}, {'columns': ['responded_date']}],
+    )
+}}
+
 with
 
-{{ recomputed_cte() }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
+),
 
--- An incremental build recomputes the responses from the earliest changed wait or conversation
--- of each contact on (changed_contacts.sql): the waits from there, and the conversations they
--- may fall in.
 waits as (
-    {{ rows_to_recompute(ref('int_waits_paired'), 'waiting_since') }}
+    select * from {{ ref('int_waits_paired') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed
+    -- (contacts_this_run), whole.
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 conversations as (
-    {{ rows_to_recompute(ref('int_conversations_windowed'), 'closed_at', after=true) }}
+    select * from {{ ref('int_conversations_windowed') }}
+    {%- if is_incremental() %}
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 open_intervals as (

@@ -6,6 +6,15 @@
 -- open window. A window holds exactly the outbound messages less than 24 hours after the latest
 -- inbound message at or before them: an inbound message extends a window only if it comes less
 -- than 24 hours after the one before it, so never after an outbound message 24 hours past that.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}],
+    )
+}}
 
 {#- Each contact's messages so far, in the timeline's order (the running counts below). -#}
 {%- set up_to_here -%}
@@ -16,13 +25,18 @@
 
 with
 
-{{ recomputed_cte() }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
+),
 
--- An incremental build reads each contact with a changed message from the start of its first
--- conversation still open at the earliest change (changed_contacts.sql); the conversations
--- before it are kept, and the numbering continues after them.
 messages as (
-    {{ rows_to_recompute(ref('int_messages_unioned'), 'occurred_at') }}
+    select * from {{ ref('int_messages_unioned') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed
+    -- (contacts_this_run), whole.
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 -- For an inbound message, the previous inbound message; for an outbound one, the latest
@@ -114,7 +128,7 @@ final as (
         windows.business_phone_number_id,
         windows.first_response_message_id,
         windows.first_response_agent_id,
-        windows.conversation_number + coalesce(recomputed.kept_rows, 0) as conversation_number,
+        windows.conversation_number,
         windows.inbound_messages,
         windows.outbound_messages,
         windows.opened_at,
@@ -123,7 +137,6 @@ final as (
         windows.closed_at,
         windows.loaded_at
     from windows
-    left join recomputed on windows.contact_id = recomputed.contact_id
 )
 
 select * from final

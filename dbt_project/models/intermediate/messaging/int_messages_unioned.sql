@@ -4,16 +4,37 @@
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
 -- here, in one model, so that the models that read them wait for one build, not two. Each row
 -- depends on its own message's events only: incremental builds recompute the touched messages.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["message_id = any(array(select message_id from intermediate.messages_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['message_id']}, {'columns': ['contact_id']}, {'columns': ['occurred_date']}],
+    )
+}}
+
 with
+
+-- What an incremental build recomputes (models/intermediate/run_state).
+messages_this_run as (
+    select * from {{ ref('messages_this_run') }}
+),
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
-    where {{ only_touched_messages('message_id') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the messages that changed (messages_this_run).
+    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {%- endif %}
 ),
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
-    where {{ only_touched_messages('message_id') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the messages that changed (messages_this_run).
+    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {%- endif %}
 ),
 
 inbound as (

@@ -1,23 +1,29 @@
 -- One row per wait: a contact's first inbound message after their last outbound message (or
 -- their first ever) starts it; the next outbound message, if any, is its response.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_where',
+        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
+        on_schema_change='fail',
+        indexes=[{'columns': ['contact_id']}],
+    )
+}}
+
 with
 
-{{ recomputed_cte() }}
-
--- An incremental build reads each contact with a changed message from the start of its first
--- wait not answered before the earliest change (changed_contacts.sql); the waits before it are
--- kept, and the numbering continues after the outbound messages before it.
-messages as (
-    {{ rows_to_recompute(ref('int_messages_unioned'), 'occurred_at') }}
+-- What an incremental build recomputes (models/intermediate/run_state).
+contacts_this_run as (
+    select * from {{ ref('contacts_this_run') }}
 ),
 
-earlier_outbound as (
-    select
-        earlier.contact_id,
-        count(*) as outbound_messages
-    from ({{ rows_before_recompute_point(ref('int_messages_unioned'), 'occurred_at') }}) as earlier
-    where earlier.direction = 'outbound'
-    group by earlier.contact_id
+messages as (
+    select * from {{ ref('int_messages_unioned') }}
+    {%- if is_incremental() %}
+    -- An incremental build recomputes the contacts whose messages changed
+    -- (contacts_this_run), whole.
+    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {%- endif %}
 ),
 
 -- Number each contact's outbound messages in time order; an inbound message at the same
@@ -64,7 +70,7 @@ final as (
         paired.contact_id,
         paired.response_message_id,
         paired.agent_id,
-        paired.wait_number + coalesce(earlier_outbound.outbound_messages, 0) as wait_number,
+        paired.wait_number,
         paired.inbound_messages,
         extract(
             epoch from paired.responded_at - paired.waiting_since
@@ -74,7 +80,6 @@ final as (
         paired.responded_at,
         paired.loaded_at
     from paired
-    left join earlier_outbound on paired.contact_id = earlier_outbound.contact_id
 )
 
 select * from final
