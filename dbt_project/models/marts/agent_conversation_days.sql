@@ -23,11 +23,11 @@ contacts_this_run as (
 
 responses as (
     select * from {{ ref('responses') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the contacts whose messages changed
-    -- (contacts_this_run), whole.
-    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the contacts whose messages changed
+        -- (contacts_this_run), whole.
+        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {% endif %}
 ),
 
 answered_days as (

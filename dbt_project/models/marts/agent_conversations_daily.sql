@@ -24,10 +24,10 @@ days_this_run as (
 
 answered_days as (
     select * from {{ ref('agent_conversation_days') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the days from the first this run changed on.
-    where responded_date >= (select days_this_run.first_day from days_this_run)
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the days from the first this run changed on.
+        where responded_date >= (select days_this_run.first_day from days_this_run)
+    {% endif %}
 ),
 
 final as (

@@ -19,16 +19,19 @@ contacts_this_run as (
 
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the contacts whose messages changed (contacts_this_run),
-    -- whole, and the conversations whose window has closed unanswered since the last build.
-    where
-        contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-        or conversation_id = any(array(
-            select stored.conversation_id from {{ this }} as stored
-            where not stored.is_answered and not stored.is_expired_unanswered and stored.closed_at <= now()
-        ))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the contacts whose messages changed (contacts_this_run),
+        -- whole, and the conversations whose window has closed unanswered since the last build.
+        where
+            contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+            or conversation_id = any(array(
+                select built.conversation_id from {{ this }} as built
+                where
+                    not built.is_answered
+                    and not built.is_expired_unanswered
+                    and built.closed_at <= now()
+            ))
+    {% endif %}
 ),
 
 final as (

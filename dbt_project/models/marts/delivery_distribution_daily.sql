@@ -21,10 +21,10 @@ days_this_run as (
 
 message_delivery as (
     select * from {{ ref('message_delivery') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the days from the first this run changed on.
-    where sent_date >= (select days_this_run.first_day from days_this_run)
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the days from the first this run changed on.
+        where sent_date >= (select days_this_run.first_day from days_this_run)
+    {% endif %}
 ),
 
 final as (

@@ -20,10 +20,10 @@ days_this_run as (
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the days from the first this run changed on.
-    where occurred_date >= (select days_this_run.first_day from days_this_run)
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the days from the first this run changed on.
+        where occurred_date >= (select days_this_run.first_day from days_this_run)
+    {% endif %}
 ),
 
 inbound as (

@@ -20,18 +20,18 @@ messages_this_run as (
 
 outbound_messages as (
     select * from {{ ref('int_outbound_messages_unioned') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the messages that changed (messages_this_run).
-    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the messages that changed (messages_this_run).
+        where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {% endif %}
 ),
 
 statuses as (
     select * from {{ ref('int_message_statuses_pivoted') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the messages that changed (messages_this_run).
-    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the messages that changed (messages_this_run).
+        where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {% endif %}
 ),
 
 joined as (

@@ -19,18 +19,18 @@ contacts_this_run as (
 
 waits as (
     select * from {{ ref('int_waits_paired') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the contacts whose messages changed
-    -- (contacts_this_run), whole.
-    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the contacts whose messages changed
+        -- (contacts_this_run), whole.
+        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {% endif %}
 ),
 
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
-    {%- if is_incremental() %}
-    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {% endif %}
 ),
 
 open_intervals as (

@@ -32,11 +32,11 @@ contacts_this_run as (
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the contacts whose messages changed
-    -- (contacts_this_run), whole.
-    where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the contacts whose messages changed
+        -- (contacts_this_run), whole.
+        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+    {% endif %}
 ),
 
 -- For an inbound message, the previous inbound message; for an outbound one, the latest

@@ -23,18 +23,18 @@ messages_this_run as (
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the messages that changed (messages_this_run).
-    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the messages that changed (messages_this_run).
+        where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {% endif %}
 ),
 
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
-    {%- if is_incremental() %}
-    -- An incremental build recomputes the messages that changed (messages_this_run).
-    where message_id = any(array(select messages_this_run.message_id from messages_this_run))
-    {%- endif %}
+    {% if is_incremental() %}
+        -- An incremental build recomputes the messages that changed (messages_this_run).
+        where message_id = any(array(select messages_this_run.message_id from messages_this_run))
+    {% endif %}
 ),
 
 inbound as (

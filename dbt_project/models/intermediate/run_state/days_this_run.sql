@@ -30,8 +30,8 @@ changed_since as (
     inner join conversations
         on
             contacts.contact_id = conversations.contact_id
-            and conversations.opened_at < contacts.changed_from
-            and conversations.closed_at >= contacts.changed_from
+            and contacts.changed_from > conversations.opened_at
+            and contacts.changed_from <= conversations.closed_at
 
     union all
 
@@ -40,8 +40,8 @@ changed_since as (
     inner join waits
         on
             contacts.contact_id = waits.contact_id
-            and waits.waiting_since < contacts.changed_from
-            and (waits.responded_at >= contacts.changed_from or waits.responded_at is null)
+            and contacts.changed_from > waits.waiting_since
+            and (contacts.changed_from <= waits.responded_at or waits.responded_at is null)
 ),
 
 final as (
