@@ -6,12 +6,12 @@ from flask import Flask, Response, g, jsonify, render_template
 from werkzeug.exceptions import HTTPException
 
 from dashboard import api, freshness
-from wa_analytics import metrics
-from wa_analytics.config import Settings, load_settings
+from wa_analytics.core import metrics
+from wa_analytics.core.config import Settings, load_settings
 
 
 def create_app(config: Settings | None = None) -> Flask:
-    """Build the app. ``config`` defaults to the environment (see ``wa_analytics.config``)."""
+    """Build the app. ``config`` defaults to the environment (see ``wa_analytics.core.config``)."""
     settings = config or load_settings()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL is not set; start it with `wa-analytics dashboard`")

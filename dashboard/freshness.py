@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from wa_analytics.database import connect
+from wa_analytics.core.database import connect
 
 # The marts are stale when the last passed build is older than this many transform intervals:
 # one late or failed build is normal, three in a row are not.

@@ -7,15 +7,15 @@ from werkzeug.exceptions import HTTPException
 
 from ingest_service import crm, health, whatsapp
 from ingest_service.intake import Intake
-from wa_analytics import metrics
-from wa_analytics.config import Settings, load_settings
-from wa_analytics.queueing import DeliveryQueue, redis_client
+from wa_analytics.core import metrics
+from wa_analytics.core.config import Settings, load_settings
+from wa_analytics.core.queueing import DeliveryQueue, redis_client
 
 log = logging.getLogger(__name__)
 
 
 def create_app(config: Settings | None = None) -> Flask:
-    """Build the app. ``config`` defaults to the environment (see ``wa_analytics.config``)."""
+    """Build the app. ``config`` defaults to the environment (see ``wa_analytics.core.config``)."""
     settings = config or load_settings()
     if settings.is_production and settings.missing_secrets():
         raise RuntimeError(

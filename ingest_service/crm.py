@@ -1,7 +1,7 @@
 """The CRM's own webhook (format: docs/webhooks/crm-webhook.schema.json)."""
 
 from ingest_service.intake import Webhook
-from wa_analytics.config import Settings
+from wa_analytics.core.config import Settings
 
 PATH = "/webhooks/crm"
 SIGNATURE_HEADER = "X-Signature-256"

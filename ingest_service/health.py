@@ -4,7 +4,7 @@ import psycopg
 import redis
 from flask import Blueprint, current_app
 
-from wa_analytics.database import connect
+from wa_analytics.core.database import connect
 
 blueprint = Blueprint("health", __name__)
 

@@ -22,8 +22,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_input_stream
 
 from ingest_service.json_shape import shape_refusal
-from wa_analytics import outages, signing
-from wa_analytics.queueing import DeliveryQueue
+from wa_analytics.core import outages, signing
+from wa_analytics.core.queueing import DeliveryQueue
 
 log = logging.getLogger(__name__)
 

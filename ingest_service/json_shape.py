@@ -1,4 +1,5 @@
-"""Whole-body limits a parsed delivery must keep (wa_analytics/limits.py): nesting and unique keys.
+"""Whole-body limits a parsed delivery must keep (wa_analytics/core/limits.py): nesting and
+unique keys.
 
 Both run on every delivery, so each starts with a check in C that settles the common case and
 walks the payload in Python only when that check cannot.
@@ -8,7 +9,7 @@ import json
 
 import orjson
 
-from wa_analytics.limits import MAX_NESTING
+from wa_analytics.core.limits import MAX_NESTING
 
 
 def shape_refusal(body: bytes, payload: object) -> str | None:

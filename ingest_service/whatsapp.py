@@ -3,8 +3,8 @@
 from flask import Blueprint, current_app, request
 
 from ingest_service.intake import Webhook
-from wa_analytics import signing
-from wa_analytics.config import Settings
+from wa_analytics.core import signing
+from wa_analytics.core.config import Settings
 
 blueprint = Blueprint("whatsapp", __name__)
 

@@ -13,10 +13,10 @@ import redis
 from helpers import TEST_SECRETS
 from psycopg.conninfo import make_conninfo
 
-from wa_analytics import embedded
-from wa_analytics.config import load_settings
-from wa_analytics.database import migrate
-from wa_analytics.runtime import export_pg_environment
+from wa_analytics.core import embedded
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.database import migrate
+from wa_analytics.core.runtime import export_pg_environment
 
 TEST_DATABASE = "wa_analytics_test"
 

@@ -5,10 +5,10 @@ import time
 import orjson
 import psycopg
 
-from wa_analytics import signing
-from wa_analytics.dbt import run_dbt
+from wa_analytics.core import signing
+from wa_analytics.core.dbt import run_dbt
+from wa_analytics.core.queueing import Envelope, delivery_id_for, drain_queue
 from wa_analytics.demo.traffic import CRM_PATH
-from wa_analytics.queueing import Envelope, delivery_id_for, drain_queue
 from worker.processing import build_batch
 from worker.runner import DrainWorker
 from worker.store import write_batch

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import orjson
 from helpers import TEST_SECRETS, cloud_api_delivery, text_message
 
-from wa_analytics import signing
+from wa_analytics.core import signing
 
 
 class IdleClients:

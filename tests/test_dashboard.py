@@ -22,10 +22,10 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from dashboard.api import load_openapi
 from dashboard.app import create_app
-from wa_analytics.config import load_settings
-from wa_analytics.dbt import PROJECT_ROOT
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.dbt import PROJECT_ROOT
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
 from wa_analytics.demo.traffic import Delivery, generate_traffic
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
 
 OTHER_NUMBER = "200000000000001"
 ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from wa_analytics import limits
-from wa_analytics.dbt import PROJECT_ROOT, run_dbt
+from wa_analytics.core import limits
+from wa_analytics.core.dbt import PROJECT_ROOT, run_dbt
 from worker.parsing.event import EARLIEST_PLAUSIBLE, MAX_CLOCK_SKEW
 
 

@@ -9,8 +9,8 @@ import urllib.request
 import orjson
 import pytest
 
-from wa_analytics.config import load_settings
-from wa_analytics.processes import free_port, stop_detached
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.processes import free_port, stop_detached
 
 
 @pytest.mark.slow

@@ -20,9 +20,9 @@ import requests
 from helpers import TEST_SECRETS, cloud_api_delivery, signed_post, text_message
 
 from ingest_service import create_app
-from wa_analytics import embedded, signing
-from wa_analytics.config import load_settings
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core import embedded, signing
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
 
 NOW = int(time.time()) - 60
 STORED = "select count(*), count(distinct message_id) from raw.events"

@@ -16,10 +16,10 @@ import redis
 from helpers import TEST_SECRETS
 from reference_metrics import contact_growth_daily, hourly_traffic, response_times_daily
 
-from wa_analytics.dbt import run_dbt
+from wa_analytics.core.dbt import run_dbt
+from wa_analytics.core.queueing import pending
 from wa_analytics.demo.sender import send_all
 from wa_analytics.demo.traffic import generate_traffic
-from wa_analytics.queueing import pending
 
 MARTS = {
     "response_times_daily": (

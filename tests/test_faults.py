@@ -16,11 +16,11 @@ import redis
 from helpers import TEST_SECRETS, cloud_api_delivery, run_worker, signed_post, text_message
 
 from ingest_service import create_app
-from wa_analytics import database, embedded
 from wa_analytics.bench.workload import campaign
-from wa_analytics.config import load_settings
-from wa_analytics.processes import spawn_cli, stop_all
-from wa_analytics.queueing import (
+from wa_analytics.core import database, embedded
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.processes import spawn_cli, stop_all
+from wa_analytics.core.queueing import (
     BUFFER_KEY,
     DRAIN_FLAG,
     DRAIN_FLAG_TTL_SECONDS,

@@ -13,8 +13,8 @@ from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAP
 
 from dashboard.api import load_openapi
 from dashboard.app import create_app
-from wa_analytics.config import load_settings
-from wa_analytics.dbt import run_dbt
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.dbt import run_dbt
 from wa_analytics.demo.traffic import generate_traffic
 
 ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents",

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from wa_analytics import signing
-from wa_analytics.queueing import pending
+from wa_analytics.core import signing
+from wa_analytics.core.queueing import pending
 from worker.dead_letters import dead_letters
 from worker.failures import failed_jobs
 

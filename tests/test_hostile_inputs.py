@@ -19,8 +19,8 @@ from helpers import (
 )
 
 from ingest_service import create_app
-from wa_analytics import signing
-from wa_analytics.config import load_settings
+from wa_analytics.core import signing
+from wa_analytics.core.config import load_settings
 from worker.parsing.errors import reason_class
 
 NOW = int(time.time())

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from helpers import mart_snapshot
 from psycopg.types.json import Jsonb
 
-from wa_analytics import limits
-from wa_analytics.dbt import PROJECT_ROOT, run_dbt
+from wa_analytics.core import limits
+from wa_analytics.core.dbt import PROJECT_ROOT, run_dbt
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T = NOW - timedelta(hours=3)

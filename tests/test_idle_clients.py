@@ -6,7 +6,7 @@ import time
 import pytest
 from idle_clients import IdleClients, probe
 
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
 
 HOST = "127.0.0.1"
 

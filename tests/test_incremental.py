@@ -18,7 +18,7 @@ from helpers import (
     text_message,
 )
 
-from wa_analytics.dbt import PROJECT_ROOT, run_dbt
+from wa_analytics.core.dbt import PROJECT_ROOT, run_dbt
 from wa_analytics.demo.traffic import CRM_PATH, WHATSAPP_PATH, Delivery, generate_traffic
 from worker.store import write_batch
 
@@ -107,9 +107,7 @@ def test_contacts_who_never_write_do_not_hold_back_where_builds_read_from(server
         [reclassified(status("wamid.W2", "447911000222", int(time.time()) - 30, "delivered"))],
     )
     build()
-    first, latest = db.execute(
-        "select min(loaded_at), max(loaded_at) from raw.events"
-    ).fetchone()
+    first, latest = db.execute("select min(loaded_at), max(loaded_at) from raw.events").fetchone()
     read_from, read_until = db.execute(
         "select read_from, read_until from intermediate.run_limits"
     ).fetchone()

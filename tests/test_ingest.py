@@ -10,10 +10,10 @@ import pytest
 from helpers import TEST_SECRETS, cloud_api_delivery, crm_event, signed_post, text_message
 
 from ingest_service import create_app
-from wa_analytics import signing
-from wa_analytics.config import load_settings
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
-from wa_analytics.queueing import BUFFER_KEY, DeliveryQueue, Envelope, waiting
+from wa_analytics.core import signing
+from wa_analytics.core.config import load_settings
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core.queueing import BUFFER_KEY, DeliveryQueue, Envelope, waiting
 
 T0 = int(time.time()) - 60
 DELIVERY = cloud_api_delivery([text_message("wamid.A", "16315551234", T0)])

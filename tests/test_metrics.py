@@ -22,8 +22,8 @@ from helpers import (
 )
 from prometheus_client.parser import text_string_to_metric_families
 
-from wa_analytics import signing
-from wa_analytics.queueing import Envelope, delivery_id_for, push, schedule_drain
+from wa_analytics.core import signing
+from wa_analytics.core.queueing import Envelope, delivery_id_for, push, schedule_drain
 
 ALERTS = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "alerts.yml"
 
@@ -273,7 +273,7 @@ def _json_lines(text: str) -> list[dict]:
 
 def test_json_logs(servers):
     code = (
-        "import logging; from wa_analytics.logs import configure_logging; configure_logging();"
+        "import logging; from wa_analytics.core.logs import configure_logging; configure_logging();"
         "logging.getLogger('wa.test').warning('queued %d', 3)"
     )
     env = {**os.environ, "WA_LOG_FORMAT": "json"}
@@ -323,7 +323,7 @@ def test_a_failed_drain_is_counted(monkeypatch):
 
 
 def test_each_start_gets_an_empty_metrics_directory(tmp_path, monkeypatch):
-    from wa_analytics.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+    from wa_analytics.core.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
     monkeypatch.delenv(MULTIPROC_ENV, raising=False)
     first = prepare_multiprocess_dir(tmp_path, "ingest-8000")
@@ -357,7 +357,7 @@ def test_dashboard_metrics_add_up_its_gunicorn_workers(servers):
 
 
 def test_a_failure_to_count_never_fails_a_delivery(client, monkeypatch):
-    from wa_analytics import metrics
+    from wa_analytics.core import metrics
 
     def broken(source, status, seconds):
         raise OSError("metrics directory removed")
@@ -371,7 +371,7 @@ def test_threads_racing_to_the_first_delivery_build_the_series_once(tmp_path):
     series, none a DuplicateTimeseries from registering them twice."""
     code = """
 import sys, threading
-from wa_analytics import metrics
+from wa_analytics.core import metrics
 start = threading.Barrier(32)
 seen, failed = [], []
 def first():

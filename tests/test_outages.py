@@ -1,17 +1,17 @@
 """An outage of a dependency is logged once as it starts and once as it ends, whatever the
-number of retries (``wa_analytics.outages``), and retries back off up to a cap, with jitter."""
+number of retries (``wa_analytics.core.outages``), and retries back off up to a cap, with jitter."""
 
 import logging
 import threading
 
 import pytest
 
-from wa_analytics.outages import MAX_BACKOFF_SECONDS, Outage, backoff, retry
+from wa_analytics.core.outages import MAX_BACKOFF_SECONDS, Outage, backoff, retry
 
 
 def test_an_outage_is_logged_once_as_it_starts_and_once_as_it_ends(caplog):
     outage = Outage("redis")
-    caplog.set_level(logging.DEBUG, logger="wa_analytics.outages")
+    caplog.set_level(logging.DEBUG, logger="wa_analytics.core.outages")
     assert not outage.ended()  # nothing to end
     assert outage.failed(ConnectionError("Error 111 connecting to 127.0.0.1:6379.\nmore"))
     for _ in range(20):

@@ -314,7 +314,7 @@ ONE_STATUS_NOTIFICATIONS = [
 def test_the_one_status_fast_path_stores_what_the_general_path_stores(notifications, hash_key):
     """Most deliveries take a shortcut past the general walk; every row it gives (deliveries,
     events, quarantined items) must be the one the general path gives."""
-    from wa_analytics.queueing import Envelope, delivery_id_for
+    from wa_analytics.core.queueing import Envelope, delivery_id_for
     from worker import processing
     from worker.phones import PhoneRules
 

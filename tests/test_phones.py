@@ -10,7 +10,7 @@ from helpers import cloud_api_delivery, crm_event, status, text_message
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from wa_analytics.queueing import Envelope, delivery_id_for
+from wa_analytics.core.queueing import Envelope, delivery_id_for
 from worker import phones, processing
 from worker.parsing.errors import ParseError
 from worker.phones import PhoneRules, crm_phone_to_e164, whatsapp_id_to_e164

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from helpers import cloud_api_delivery, crm_event, run_worker, signed_post, status, text_message
 
-from wa_analytics import database
 from wa_analytics.bench.workload import campaign
-from wa_analytics.queueing import (
+from wa_analytics.core import database
+from wa_analytics.core.queueing import (
     BUFFER_KEY,
     DRAIN_FLAG,
     PROCESSING_PREFIX,

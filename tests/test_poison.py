@@ -15,8 +15,8 @@ import orjson
 import pytest
 from helpers import cloud_api_delivery, crm_event, run_worker, signed_post, status, text_message
 
-from wa_analytics.limits import MAX_ID_LENGTH
-from wa_analytics.queueing import DEAD_LETTERS_KEY, DeliveryQueue, pending
+from wa_analytics.core.limits import MAX_ID_LENGTH
+from wa_analytics.core.queueing import DEAD_LETTERS_KEY, DeliveryQueue, pending
 from worker import processing
 from worker.dead_letters import dead_letters, requeue_dead_letters
 from worker.failures import failed_jobs

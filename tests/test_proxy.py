@@ -16,7 +16,7 @@ import orjson
 import pytest
 from idle_clients import IdleClients, probe
 
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
 
 SITE = Path(__file__).parent.parent / "deploy" / "nginx" / "conf.d" / "ingest.conf"
 HOST = "127.0.0.1"

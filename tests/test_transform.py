@@ -13,8 +13,8 @@ import pytest
 import yaml
 from helpers import cloud_api_delivery, run_worker, signed_post, text_message
 
-from wa_analytics.dbt import BUILD_LOCK_KEY, PROFILES_DIR, PROJECT_ROOT, run_dbt
-from wa_analytics.processes import free_port
+from wa_analytics.core.dbt import BUILD_LOCK_KEY, PROFILES_DIR, PROJECT_ROOT, run_dbt
+from wa_analytics.core.processes import free_port
 
 CONTACT = "447911000555"
 

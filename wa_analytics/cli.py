@@ -5,7 +5,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from wa_analytics.logs import configure_logging
+from wa_analytics.core.logs import configure_logging
 
 log = logging.getLogger("wa_analytics")
 
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _services():
-    from wa_analytics.runtime import ensure_services  # noqa: PLC0415 - keeps --help fast
+    from wa_analytics.core.runtime import ensure_services  # noqa: PLC0415 - keeps --help fast
 
     return ensure_services()
 
@@ -104,8 +104,8 @@ def _migrated_services(wait: bool = False):
     PostgreSQL unreachable is waited for with backoff (logged once), not a reason to exit."""
     import psycopg  # noqa: PLC0415
 
-    from wa_analytics import outages  # noqa: PLC0415
-    from wa_analytics.database import migrate  # noqa: PLC0415
+    from wa_analytics.core import outages  # noqa: PLC0415
+    from wa_analytics.core.database import migrate  # noqa: PLC0415
 
     settings = _services()
     if wait:
@@ -120,8 +120,8 @@ def _migrated_services(wait: bool = False):
 
 def _multiprocess_metrics(service: str, port: int) -> None:
     """Gunicorn's workers count in files of a fresh directory (before prometheus_client loads)."""
-    from wa_analytics.config import load_settings  # noqa: PLC0415
-    from wa_analytics.metrics import prepare_multiprocess_dir  # noqa: PLC0415
+    from wa_analytics.core.config import load_settings  # noqa: PLC0415
+    from wa_analytics.core.metrics import prepare_multiprocess_dir  # noqa: PLC0415
 
     prepare_multiprocess_dir(load_settings().data_dir, f"{service}-{port}")
 
@@ -131,7 +131,7 @@ def cmd_serve(args) -> int:
     import psycopg  # noqa: PLC0415
 
     from ingest_service.server import serve  # noqa: PLC0415
-    from wa_analytics import outages  # noqa: PLC0415
+    from wa_analytics.core import outages  # noqa: PLC0415
 
     try:
         _migrated_services()
@@ -146,7 +146,7 @@ def cmd_serve(args) -> int:
 def cmd_dashboard(args) -> int:
     _multiprocess_metrics("dashboard", args.port)
     from dashboard.app import create_app  # noqa: PLC0415
-    from wa_analytics import server  # noqa: PLC0415
+    from wa_analytics.core import server  # noqa: PLC0415
 
     _services()
     server.serve(create_app, args.host, args.port, args.workers, args.log_level)
@@ -192,7 +192,7 @@ def cmd_transform(args) -> int:
 
 def cmd_migrate(args) -> int:
     settings = _services()
-    from wa_analytics.database import migrate  # noqa: PLC0415
+    from wa_analytics.core.database import migrate  # noqa: PLC0415
 
     applied = migrate(settings.database_url)
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
@@ -200,7 +200,7 @@ def cmd_migrate(args) -> int:
 
 
 def cmd_failed(args) -> int:
-    from wa_analytics.queueing import redis_client  # noqa: PLC0415
+    from wa_analytics.core.queueing import redis_client  # noqa: PLC0415
     from worker.dead_letters import dead_letters, requeue_dead_letters  # noqa: PLC0415
     from worker.failures import failed_jobs, requeue_failed, waiting_deliveries  # noqa: PLC0415
 
@@ -241,7 +241,7 @@ def cmd_reprocess(args) -> int:
 
 
 def cmd_dbt(args) -> int:
-    from wa_analytics.dbt import run_dbt  # noqa: PLC0415
+    from wa_analytics.core.dbt import run_dbt  # noqa: PLC0415
 
     if not _dbt_installed():
         return 2
@@ -274,9 +274,9 @@ def cmd_env(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from wa_analytics import embedded  # noqa: PLC0415
-    from wa_analytics.config import load_settings  # noqa: PLC0415
-    from wa_analytics.processes import stop_detached  # noqa: PLC0415
+    from wa_analytics.core import embedded  # noqa: PLC0415
+    from wa_analytics.core.config import load_settings  # noqa: PLC0415
+    from wa_analytics.core.processes import stop_detached  # noqa: PLC0415
 
     data_dir = load_settings().data_dir
     stopped = ["dashboard"] if stop_detached("dashboard", data_dir) else []

@@ -5,7 +5,7 @@ neither Python's nor dbt's start-up. Not rq.cron: its scheduler only enqueues a 
 interval for some worker to run, so a warm dbt would need a worker in this process beside it,
 and a build that overruns its interval would find the next ones queued behind it; a loop that
 starts the next build an interval after the last one started is simpler and never overlaps.
-Across processes and hosts, the build lock (wa_analytics/dbt.py) keeps one build at a time: a
+Across processes and hosts, the build lock (wa_analytics/core/dbt.py) keeps one build at a time: a
 round that finds another build running (an analyst's) skips to the next.
 """
 
@@ -17,10 +17,10 @@ import time
 import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
-from wa_analytics import outages
-from wa_analytics.config import Settings
-from wa_analytics.database import connect
-from wa_analytics.dbt import PROFILES_DIR, PROJECT_ROOT, build_lock
+from wa_analytics.core import outages
+from wa_analytics.core.config import Settings
+from wa_analytics.core.database import connect
+from wa_analytics.core.dbt import PROFILES_DIR, PROJECT_ROOT, build_lock
 
 log = logging.getLogger(__name__)
 

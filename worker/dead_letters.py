@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import orjson
 import redis
 
-from wa_analytics.queueing import DEAD_LETTERS_KEY, Envelope, push, schedule_drain
+from wa_analytics.core.queueing import DEAD_LETTERS_KEY, Envelope, push, schedule_drain
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 import redis
 from rq.registry import FailedJobRegistry
 
-from wa_analytics.queueing import drain_queue, waiting
+from wa_analytics.core.queueing import drain_queue, waiting
 
 
 @dataclass(frozen=True)

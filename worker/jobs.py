@@ -15,9 +15,9 @@ import psycopg
 import redis
 from rq import get_current_job
 
-from wa_analytics import database, outages
-from wa_analytics.config import Settings, load_settings
-from wa_analytics.queueing import (
+from wa_analytics.core import database, outages
+from wa_analytics.core.config import Settings, load_settings
+from wa_analytics.core.queueing import (
     DRAIN_FLAG,
     DRAIN_FLAG_TTL_SECONDS,
     PROCESSING_PREFIX,

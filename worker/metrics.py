@@ -6,8 +6,8 @@ report their totals to it, which counts them when they join.
 
 from prometheus_client import REGISTRY, Counter, Gauge, start_http_server
 
-from wa_analytics.metrics import QueueCollector
-from wa_analytics.queueing import redis_client
+from wa_analytics.core.metrics import QueueCollector
+from wa_analytics.core.queueing import redis_client
 
 EVENTS_STORED = Counter("wa_events_stored", "Events stored in raw.events")
 QUARANTINED = Counter(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from wa_analytics.queueing import Envelope
+from wa_analytics.core.queueing import Envelope
 from worker.enrichment import enrich
 from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError

@@ -2,7 +2,7 @@
 
 import logging
 
-from wa_analytics import database
+from wa_analytics.core import database
 from worker.phones import PhoneRules
 from worker.processing import Batch, add_stored_delivery, uuid_bytes
 from worker.store import write_isolating

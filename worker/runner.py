@@ -13,9 +13,9 @@ from rq.exceptions import StopRequested
 from rq.job_lifecycle import call_exception_handlers
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 
-from wa_analytics import database, outages
-from wa_analytics.config import Settings
-from wa_analytics.queueing import (
+from wa_analytics.core import database, outages
+from wa_analytics.core.config import Settings
+from wa_analytics.core.queueing import (
     Envelope,
     drain_queue,
     oldest_waiting,
@@ -48,7 +48,7 @@ def run_worker(
     outage of any length) ends RQ's loop, and this process waits for Redis with backoff and
     starts a new RQ worker, with the same threads; a drain that failed on either server is
     retried by RQ. Each outage is logged once when it starts and once when it ends
-    (``wa_analytics.outages``). Only a stop request (SIGTERM, SIGINT) ends it.
+    (``wa_analytics.core.outages``). Only a stop request (SIGTERM, SIGINT) ends it.
 
     SimpleWorker runs jobs in-process: each job drains thousands of deliveries, so a fork per job
     buys little isolation and costs latency on this queue's hot path.
@@ -144,7 +144,7 @@ class DrainWorker(SimpleWorker):
     """RQ's in-process worker, which also tells a running drain when it is asked to stop: a
     drain under steady traffic would otherwise go on for its whole job (MAX_JOB_SECONDS).
     A drain that failed because Redis or PostgreSQL is unreachable is part of that outage,
-    logged once (``wa_analytics.outages``), not with a traceback for every retry."""
+    logged once (``wa_analytics.core.outages``), not with a traceback for every retry."""
 
     # RQ retries a lost connection while it waits for jobs, waiting up to this long between tries.
     max_connection_wait_time = outages.MAX_BACKOFF_SECONDS

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import errors
 from psycopg.types.string import BytesBinaryDumper
 
-from wa_analytics.queueing import Envelope
+from wa_analytics.core.queueing import Envelope
 from worker.parsing.errors import reason_class
 from worker.parsing.event import STATUS_UPDATED, Event, Rejected
 from worker.processing import (

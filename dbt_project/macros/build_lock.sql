@@ -1,5 +1,5 @@
 {#- on-run-start: one dbt build at a time. The process that starts dbt holds the advisory lock
-    var('build_lock_key') on a session of its own for the whole run (wa_analytics/dbt.py: dbt
+    var('build_lock_key') on a session of its own for the whole run (wa_analytics/core/dbt.py: dbt
     closes this hook's connection before the first model, and opens one per model, so no lock
     taken here could last the run) and names that session in WA_BUILD_LOCK_SESSION. A build
     whose named session does not hold the lock on this database (dbt started directly, or the

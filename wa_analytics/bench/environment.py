@@ -11,11 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from wa_analytics import embedded
-from wa_analytics.config import Settings, load_settings
-from wa_analytics.database import migrate
-from wa_analytics.queueing import redis_client
-from wa_analytics.runtime import ensure_services, export_pg_environment
+from wa_analytics.core import embedded
+from wa_analytics.core.config import Settings, load_settings
+from wa_analytics.core.database import migrate
+from wa_analytics.core.queueing import redis_client
+from wa_analytics.core.runtime import ensure_services, export_pg_environment
 
 BENCH_REDIS_DB = 13
 RAW_TABLES = "raw.events, raw.deliveries, raw.quarantine, raw.contact_revisions"

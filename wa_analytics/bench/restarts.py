@@ -17,9 +17,9 @@ from wa_analytics.bench import loadgen
 from wa_analytics.bench.environment import reset
 from wa_analytics.bench.stages import HOST, Row, Service, log, signed_requests
 from wa_analytics.bench.workload import campaign
-from wa_analytics.config import Settings
-from wa_analytics.processes import spawn_cli, stop_all
-from wa_analytics.queueing import pending, redis_client
+from wa_analytics.core.config import Settings
+from wa_analytics.core.processes import spawn_cli, stop_all
+from wa_analytics.core.queueing import pending, redis_client
 
 STORED_KEYS = "select message_id, event_name, coalesce(status, '') from raw.events"
 

@@ -26,8 +26,8 @@ from wa_analytics.bench.stages import (
     timed_dbt,
 )
 from wa_analytics.bench.workload import contact_number
-from wa_analytics.config import Settings
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core.config import Settings
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
 
 API = "/api/v1"
 

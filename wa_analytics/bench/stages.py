@@ -13,14 +13,14 @@ from pathlib import Path
 import orjson
 import psycopg
 
-from wa_analytics import signing
 from wa_analytics.bench import loadgen, synthetic
 from wa_analytics.bench.environment import checkpoint, psql, reset
 from wa_analytics.bench.workload import campaign
-from wa_analytics.config import Settings
-from wa_analytics.dbt import run_dbt
-from wa_analytics.processes import free_port, spawn_cli, stop_all, wait_ready
-from wa_analytics.queueing import (
+from wa_analytics.core import signing
+from wa_analytics.core.config import Settings
+from wa_analytics.core.dbt import run_dbt
+from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_ready
+from wa_analytics.core.queueing import (
     Envelope,
     delivery_id_for,
     push,

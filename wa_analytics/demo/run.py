@@ -12,12 +12,9 @@ import time
 import psycopg
 import redis
 
-from wa_analytics.database import migrate
-from wa_analytics.dbt import run_dbt
-from wa_analytics.demo.report import table
-from wa_analytics.demo.sender import send_all
-from wa_analytics.demo.traffic import generate_traffic
-from wa_analytics.processes import (
+from wa_analytics.core.database import migrate
+from wa_analytics.core.dbt import run_dbt
+from wa_analytics.core.processes import (
     free_port,
     spawn_cli,
     start_detached,
@@ -25,8 +22,11 @@ from wa_analytics.processes import (
     stop_detached,
     wait_ready,
 )
-from wa_analytics.queueing import pending
-from wa_analytics.runtime import ensure_services
+from wa_analytics.core.queueing import pending
+from wa_analytics.core.runtime import ensure_services
+from wa_analytics.demo.report import table
+from wa_analytics.demo.sender import send_all
+from wa_analytics.demo.traffic import generate_traffic
 
 STEPS = 7
 # (title, query) for each table the demo prints; every figure comes from a mart.

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from wa_analytics import signing
+from wa_analytics.core import signing
 from wa_analytics.demo.traffic import CRM_PATH, Delivery
 
 RETRIES = 5

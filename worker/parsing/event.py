@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
-from wa_analytics.limits import MAX_ID_LENGTH, MAX_INTEGER, MAX_TEXT_LENGTH
+from wa_analytics.core.limits import MAX_ID_LENGTH, MAX_INTEGER, MAX_TEXT_LENGTH
 from worker.parsing.errors import ParseError
 
 CHANNEL_WHATSAPP = "whatsapp"
@@ -50,9 +50,10 @@ class Event:
 
 
 def check_limits(event: Event) -> Event:
-    """``event`` if every value it keeps is within the contract's limits (wa_analytics/limits.py);
-    otherwise a ParseError naming the value, so that the item is quarantined, not stored: a
-    PostgreSQL index refuses a long id and dbt's integer casts refuse a large number."""
+    """``event`` if every value it keeps is within the contract's limits
+    (wa_analytics/core/limits.py); otherwise a ParseError naming the value, so that the item is
+    quarantined, not stored: a PostgreSQL index refuses a long id and dbt's integer casts refuse
+    a large number."""
     if len(event.message_id) > MAX_ID_LENGTH:
         raise ParseError(f"message id longer than {MAX_ID_LENGTH} characters")
     for key, value in event.properties.items():

@@ -24,9 +24,14 @@ this_build as (
 
 final as (
     select
-        coalesce(
-            (select last_passed.read_until from last_passed), '-infinity'::timestamptz
-        ) as read_from,
+        {% if flags.FULL_REFRESH %}
+            -- A full refresh rebuilds every model whole, and recomputes nothing from here.
+            'infinity'::timestamptz as read_from,
+        {% else %}
+            coalesce(
+                (select last_passed.read_until from last_passed), '-infinity'::timestamptz
+            ) as read_from,
+        {% endif %}
         -- Where the next build reads from, if this one passes. Null in a build of part of the
         -- project (--select), which the next build reads again.
         (select this_build.read_until from this_build) as read_until

@@ -1,7 +1,7 @@
 -- Every raw event with its properties checked and typed: the one place where raw.events' JSON
 -- becomes columns. Data from outside never fails a build, so no value is cast before it is
 -- checked against the contract (the vars in dbt_project.yml: the numbers of
--- wa_analytics/limits.py and the worker's time rule, which the worker applies to new events):
+-- wa_analytics/core/limits.py and the worker's time rule, which the worker applies to new events):
 --   * An event whose keys cannot be used is left out of the marts, with exclusion_reason:
 --     a message or contact id longer than max_id_length (it would break the indexes on them),
 --     or a time it cannot have happened at (before earliest_occurred_at, or more than

@@ -7,7 +7,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
-from wa_analytics import logs, metrics
+from wa_analytics.core import logs, metrics
 
 # Connections a worker holds at once, each with a thread of its own. gunicorn's threaded worker
 # gives a new connection a thread for up to 5 s while it waits for the first bytes (then closes

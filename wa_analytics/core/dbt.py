@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from wa_analytics.database import connect
+from wa_analytics.core.database import connect
 
 log = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = PROJECT_ROOT / "profiles"
 
 # The advisory lock every dbt build holds for its whole run (the dbt var build_lock_key, which

@@ -2,7 +2,7 @@
 
 ``WA_LOG_FORMAT=json`` makes each line a JSON object (time, level, logger, message, and the
 exception if any) for log collectors; gunicorn's own log lines follow the same format
-(``wa_analytics.server``).
+(``wa_analytics.core.server``).
 """
 
 import logging
@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from wa_analytics.config import load_settings
+from wa_analytics.core.config import load_settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

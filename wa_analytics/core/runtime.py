@@ -9,8 +9,8 @@ import os
 
 from psycopg.conninfo import conninfo_to_dict
 
-from wa_analytics import embedded
-from wa_analytics.config import Settings, load_settings
+from wa_analytics.core import embedded
+from wa_analytics.core.config import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

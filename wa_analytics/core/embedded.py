@@ -104,7 +104,7 @@ def redis_answers(url: str) -> bool:
 def stop(data_dir: Path) -> list[str]:
     """Stop the embedded servers under ``data_dir``, and first the demo's ``transform`` that
     builds on them (it would only fail without them); returns what was stopped."""
-    from wa_analytics.processes import stop_detached  # noqa: PLC0415
+    from wa_analytics.core.processes import stop_detached  # noqa: PLC0415
 
     stopped = ["transform"] if stop_detached("transform", data_dir) else []
     pid_file = data_dir / "redis" / "redis.pid"

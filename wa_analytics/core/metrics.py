@@ -127,7 +127,7 @@ class QueueCollector:
     def collect(self) -> Iterable:
         from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415
 
-        from wa_analytics.queueing import (  # noqa: PLC0415
+        from wa_analytics.core.queueing import (  # noqa: PLC0415
             DEAD_LETTERS_KEY,
             Envelope,
             oldest_waiting,
