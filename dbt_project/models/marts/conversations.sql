@@ -4,7 +4,11 @@
     config(
         materialized='incremental',
         incremental_strategy='replace_where',
-        incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run)) or (not is_answered and not is_expired_unanswered and closed_at <= now())"],
+        incremental_predicates=[
+            "contact_id = any(array(select contact_id from intermediate.contacts_this_run"
+            " union all select contact_id from marts.conversations where not is_answered"
+            " and not is_expired_unanswered and closed_at <= now()))"
+        ],
         on_schema_change='fail',
         indexes=[{'columns': ['contact_id']}],
     )
@@ -20,17 +24,18 @@ contacts_this_run as (
 conversations as (
     select * from {{ ref('int_conversations_windowed') }}
     {% if is_incremental() %}
-        -- An incremental build recomputes the contacts whose messages changed (contacts_this_run),
-        -- whole, and the conversations whose window has closed unanswered since the last build.
-        where
-            contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-            or conversation_id = any(array(
-                select built.conversation_id from {{ this }} as built
-                where
-                    not built.is_answered
-                    and not built.is_expired_unanswered
-                    and built.closed_at <= now()
-            ))
+        -- An incremental build recomputes, whole, the contacts whose messages changed
+        -- (contacts_this_run) and those with a window closed unanswered since the last build,
+        -- which expires now.
+        where contact_id = any(array(
+            select contacts_this_run.contact_id from contacts_this_run
+            union all
+            select built.contact_id from {{ this }} as built
+            where
+                not built.is_answered
+                and not built.is_expired_unanswered
+                and built.closed_at <= now()
+        ))
     {% endif %}
 ),
 

@@ -14,10 +14,6 @@ limits as (
     select * from {{ ref('run_limits') }}
 ),
 
-events as (
-    select * from {{ source('whatsapp', 'events') }}
-),
-
 revisions as (
     select * from {{ source('whatsapp', 'contact_revisions') }}
     where revised_at >= (select limits.read_from from limits)
@@ -28,7 +24,7 @@ new_events as (
         message_id,
         user_id as contact_id,
         occurred_at
-    from events
+    from {{ source('whatsapp', 'events') }}
     where loaded_at >= (select limits.read_from from limits)
 ),
 
@@ -38,7 +34,9 @@ earlier_events as (
         message_id,
         user_id as contact_id,
         occurred_at
-    from events
+    -- Read twice, each time through its own index: not an import CTE, which Postgres would
+    -- materialize whole for two readers.
+    from {{ source('whatsapp', 'events') }}
     where
         message_id = any(array(select distinct new_events.message_id from new_events))
         and loaded_at < (select limits.read_from from limits)
