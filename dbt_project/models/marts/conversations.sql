@@ -1,5 +1,6 @@
 -- One row per WhatsApp customer-service conversation (24-hour window after the contact's
 -- latest inbound message), with its first response.
+{#- The windows open and unanswered when last built are found through the second index. -#}
 {{
     config(
         materialized='incremental',
@@ -10,7 +11,10 @@
             " and not is_expired_unanswered and closed_at <= now()))"
         ],
         on_schema_change='fail',
-        indexes=[{'columns': ['contact_id']}],
+        indexes=[
+            {'columns': ['contact_id']},
+            {'columns': ['is_answered', 'is_expired_unanswered', 'closed_at']},
+        ],
     )
 }}
 
