@@ -6,7 +6,9 @@
     The predicates name what this run recomputes, from a run-state model (contacts_this_run,
     messages_this_run, days_this_run), and the model's query recomputes exactly those rows.
     dbt's delete+insert would delete only the keys among the new rows: a contact, message or day
-    whose rows all went away (a message that moved to another contact) would keep them. -#}
+    whose rows all went away (a message that moved to another contact) would keep them. The
+    predicates name the run-state tables by schema: dbt reads a model's config() when it parses
+    it, when ref() there still names the model itself; the query's ref() makes the dependency. -#}
 {% macro get_incremental_replace_where_sql(arg_dict) %}
     {%- set predicates = arg_dict['incremental_predicates'] -%}
     {%- if not predicates -%}
