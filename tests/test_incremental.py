@@ -226,3 +226,39 @@ def test_timelines_recomputed_from_where_they_changed_equal_full_refresh(servers
         " where message_id = 'wamid.TURNS.IN'"
     ).fetchone()
     assert moved == ("inbound",)
+
+
+def test_a_report_that_moves_a_message_later_recomputes_it_from_its_old_time(servers, db):
+    """The CRM reports an inbound message first; Meta's report of it, which comes first by
+    precedence, says it happened two days later. The stored event is replaced, the worker keeps
+    the contact and time it had, and the incremental build recomputes the contact from that old
+    time: the conversation and the daily counts of the old day go, as in a full refresh."""
+    now = int(time.time()) - 600
+    contact = "+447911000555"
+    crm = crm_event("whatsapp.message.received", "wamid.LATER", contact, now - 2 * 86400)
+    store_deliveries(
+        servers["database_url"],
+        [
+            Delivery(CRM_PATH, orjson.dumps(crm)),
+            reclassified(messages=[text_message("wamid.OTHER", "447911000556", now - 2 * 86400)]),
+        ],
+    )
+    build("--full-refresh")
+    store_deliveries(
+        servers["database_url"],
+        [reclassified(messages=[text_message("wamid.LATER", contact.lstrip("+"), now)])],
+    )
+    revisions = db.execute(
+        "select user_id, message_id, occurred_at from raw.contact_revisions"
+    ).fetchall()
+    assert [(r[0], r[1], int(r[2].timestamp())) for r in revisions] == [
+        (contact, "wamid.LATER", now - 2 * 86400)
+    ]
+    build("--vars", "{incremental_lookback_hours: 0}")
+    incremental = mart_snapshot(db)
+    build("--full-refresh")
+    assert incremental == mart_snapshot(db)
+    opened = db.execute(
+        "select opened_at from marts.conversations where contact_id = %s", (contact,)
+    ).fetchall()
+    assert [int(o[0].timestamp()) for o in opened] == [now]
