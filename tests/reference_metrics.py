@@ -20,9 +20,10 @@ def percentile_cont(values: list[float], fraction: float) -> float:
 
 
 def answered_waits(truth) -> list[tuple]:
-    """(contact, waiting_since, responded_at) for every answered wait."""
+    """(contact, waiting_since, responded_at) for every answered wait. A history backfill's past
+    messages are not waits or replies."""
     by_contact = defaultdict(list)
-    for message in truth.messages:
+    for message in _live(truth.messages):
         rank = 0 if message.direction == "inbound" else 1
         by_contact[message.user_id].append((message.occurred_at, rank, message.message_id, message))
     waits = []
@@ -58,6 +59,10 @@ def _inbound(truth):
     return [m for m in truth.messages if m.direction == "inbound"]
 
 
+def _live(messages):
+    return [m for m in messages if not m.is_backfill]
+
+
 def contact_growth_daily(truth, timezone: str) -> list[dict]:
     zone = ZoneInfo(timezone)
     first_contact: dict[str, date] = {}
@@ -91,7 +96,7 @@ def contact_growth_daily(truth, timezone: str) -> list[dict]:
 def hourly_traffic(truth, timezone: str) -> list[dict]:
     zone = ZoneInfo(timezone)
     counts = defaultdict(set)
-    for message in _inbound(truth):
+    for message in _live(_inbound(truth)):
         local = message.occurred_at.astimezone(zone)
         counts[(local.date(), local.hour, local.isoweekday())].add(message.message_id)
     return [

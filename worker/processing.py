@@ -14,6 +14,7 @@ from worker.enrichment import enrich
 from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
 from worker.parsing.event import Event, Rejected
+from worker.parsing.identity import IDENTITY_PROPERTIES
 from worker.parsing.whatsapp import parse_notification, single_status, status_event
 from worker.phones import PhoneRules, pseudonymise
 from worker.redact import holds_no_text, pseudonymise_phones, redact_crm, redact_whatsapp
@@ -115,11 +116,16 @@ SOURCE_RANK = {"whatsapp": 0, "crm": 1}
 
 
 def precedence(row: tuple) -> tuple:
-    """Which of two reports of one event is kept: Meta's before the CRM's, then the earlier
+    """Which of two reports of one event is kept: Meta's before the CRM's, a live report before
+    a history backfill's (Meta's past copy of a message that also came live), then the earlier
     ``occurred_at``, then the smaller delivery id. A total order on what was reported (never on
     when it arrived), so duplicated and reordered deliveries always keep the same row.
     store.MERGE_EVENTS applies the same order in SQL."""
-    return (SOURCE_RANK[row[8]], row[6], row[9])
+    return (SOURCE_RANK[row[8]], BACKFILL_MARK in row[10], row[6], row[9])
+
+
+# How a backfilled event's properties (event_row's JSON, written by orjson) mark it.
+BACKFILL_MARK = b'"is_backfill":true'
 
 
 def uuid_bytes(text: str) -> bytes:
@@ -265,9 +271,17 @@ def derived_rows(
             rejected.append(rejected_row(delivery_id, source, received_at, outcome))
         else:
             if rules.hash_key:
-                outcome.user_id = pseudonymise(outcome.user_id, rules.hash_key)
+                pseudonymise_identities(outcome, rules.hash_key)
             events.append(event_row(enrich(outcome), delivery_id, source, received_at))
     return events, rejected
+
+
+def pseudonymise_identities(event: Event, key: str) -> None:
+    """Replace every identifier of a contact that ``event`` holds (its user_id and the ids that
+    link it: worker.parsing.identity) by its keyed hash, so that links still join."""
+    event.user_id = pseudonymise(event.user_id, key)
+    for name in IDENTITY_PROPERTIES & event.properties.keys():
+        event.properties[name] = pseudonymise(event.properties[name], key)
 
 
 def add_stored_delivery(

@@ -18,7 +18,17 @@ from worker.phones import (
 STRUCTURAL_KEYS = frozenset(
     {"id", "type", "mime_type", "sha256", "animated", "voice", "message_id", "filename_length"}
 )
-MESSAGE_KEYS_KEPT = frozenset({"from", "id", "timestamp", "type", "context", "errors"})
+# A message's keys kept as they are (a contact's message, a business app's echo, a past message
+# of a history backfill); its content (the key named by its type) is redacted but for the keys
+# above, and a system message keeps the ids it names (a number change's new number and BSUIDs).
+MESSAGE_KEYS_KEPT = frozenset(
+    {"from", "to", "id", "timestamp", "type", "context", "errors", "from_user_id",
+     "from_parent_user_id", "to_user_id", "to_parent_user_id", "history_context"}
+)  # fmt: skip
+SYSTEM_KEYS_KEPT = frozenset(
+    {"type", "wa_id", "new_wa_id", "user_id", "parent_user_id", "previous_user_id",
+     "previous_parent_user_id"}
+)  # fmt: skip
 # The keys of a Cloud API notification kept at each level: structure, ids and Meta's own words.
 # Any other key's value is redacted like text: a field Meta adds (the message echoes of a
 # business app, say) or a sender invents may hold what people wrote. Contacts and messages are
@@ -33,8 +43,14 @@ VALUE_KEYS_WITHOUT_TEXT = frozenset({"messaging_product", "metadata", "statuses"
 METADATA_KEYS_KEPT = frozenset({"display_phone_number", "phone_number_id"})
 STATUS_KEYS_KEPT = frozenset(
     {"id", "status", "timestamp", "recipient_id", "recipient_type", "type", "conversation",
-     "pricing", "errors"}
+     "pricing", "errors", "recipient_user_id", "recipient_parent_user_id",
+     "parent_recipient_user_id"}
 )  # fmt: skip
+# A history backfill (field `history`) keeps each chunk's progress and errors, each thread's
+# contact ids (not the username) and its messages, redacted as messages are.
+HISTORY_CHUNK_KEYS_KEPT = frozenset({"metadata", "errors"})
+THREAD_KEYS_KEPT = frozenset({"id"})
+THREAD_CONTEXT_KEYS_KEPT = frozenset({"wa_id", "user_id", "parent_user_id"})
 STATUS_INNER_KEYS_KEPT = {
     "conversation": frozenset({"id", "origin", "expiration_timestamp"}),
     "pricing": frozenset({"billable", "pricing_model", "category", "type"}),
@@ -117,13 +133,13 @@ def _redact_change(change: object) -> object:
     change = _kept(change, CHANGE_KEYS_KEPT)
     if not isinstance(change.get("value"), dict):
         return change
-    value = _kept(change["value"], VALUE_KEYS_WITHOUT_TEXT | {"contacts", "messages"})
+    value = _kept(
+        change["value"],
+        VALUE_KEYS_WITHOUT_TEXT | {"contacts", "messages", "message_echoes", "history"},
+    )
     if "metadata" in value:
         value["metadata"] = _kept_dict(value["metadata"], METADATA_KEYS_KEPT)
-    if isinstance(value.get("statuses"), list):
-        value["statuses"] = [_redact_status(status) for status in value["statuses"]]
-    elif "statuses" in value:
-        value["statuses"] = _redact_content(value["statuses"])
+    _redact_each(value, "statuses", _redact_status)
     if isinstance(value.get("contacts"), list):
         value["contacts"] = [
             contact | {"profile": _redact_content(contact["profile"])}
@@ -133,12 +149,44 @@ def _redact_change(change: object) -> object:
         ]
     elif "contacts" in value:
         value["contacts"] = _redact_content(value["contacts"])
-    if isinstance(value.get("messages"), list):
-        value["messages"] = [_redact_message(message) for message in value["messages"]]
-    elif "messages" in value:
-        value["messages"] = _redact_content(value["messages"])
+    _redact_each(value, "messages", _redact_message)
+    _redact_each(value, "message_echoes", _redact_message)
+    if "history" in value:
+        value["history"] = _redact_history(value["history"])
     change["value"] = value
     return change
+
+
+def _redact_history(chunks: object) -> object:
+    if not isinstance(chunks, list):
+        return _redact_content(chunks)
+    redacted = []
+    for chunk in chunks:
+        if not isinstance(chunk, dict):
+            redacted.append(_redact_content(chunk))
+            continue
+        kept = _kept(chunk, HISTORY_CHUNK_KEYS_KEPT | {"threads"})
+        _redact_each(kept, "threads", _redact_thread)
+        redacted.append(kept)
+    return redacted
+
+
+def _redact_thread(thread: object) -> object:
+    if not isinstance(thread, dict):
+        return _redact_content(thread)
+    kept = _kept(thread, THREAD_KEYS_KEPT | {"context", "messages"})
+    if "context" in kept:
+        kept["context"] = _kept_dict(kept["context"], THREAD_CONTEXT_KEYS_KEPT)
+    _redact_each(kept, "messages", _redact_message)
+    return kept
+
+
+def _redact_each(mapping: dict, key: str, redact) -> None:
+    """Redact each item of the list ``mapping[key]`` with ``redact``; anything but a list whole."""
+    if isinstance(mapping.get(key), list):
+        mapping[key] = [redact(item) for item in mapping[key]]
+    elif key in mapping:
+        mapping[key] = _redact_content(mapping[key])
 
 
 def _redact_status(status: object) -> object:
@@ -168,7 +216,11 @@ def _redact_message(message: object) -> object:
     if not isinstance(message, dict):
         return _redact_content(message)
     return {
-        key: value if key in MESSAGE_KEYS_KEPT else _redact_content(value)
+        key: value
+        if key in MESSAGE_KEYS_KEPT
+        else _kept_dict(value, SYSTEM_KEYS_KEPT)
+        if key == "system" and message.get("type") == "system"
+        else _redact_content(value)
         for key, value in message.items()
     }
 
@@ -212,16 +264,51 @@ def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
             value = change.get("value")
             if not isinstance(value, dict):
                 continue
-            for key, field in (("messages", "from"), ("statuses", "recipient_id"),
-                               ("contacts", "wa_id")):  # fmt: skip
+            business = value.get("metadata", {})
+            business = business.get("display_phone_number") if isinstance(business, dict) else None
+            for key, fields in (("messages", ("from",)), ("statuses", ("recipient_id",)),
+                                ("contacts", ("wa_id",)), ("message_echoes", ("to",))):  # fmt: skip
                 if isinstance(value.get(key), list):
-                    value[key] = [
-                        item | {field: _pseudonym(item[field], rules, crm=False)}
-                        if isinstance(item, dict) and field in item
-                        else item
-                        for item in value[key]
-                    ]
+                    value[key] = [_pseudonymised(item, fields, rules) for item in value[key]]
+            for chunk in _dicts(value.get("history")):
+                if isinstance(chunk.get("threads"), list):
+                    threads = chunk["threads"]
+                    chunk["threads"] = [_pseudonymised_thread(t, business, rules) for t in threads]
     return stored
+
+
+def _pseudonymised(item: object, fields: tuple, rules: PhoneRules, business=None) -> object:
+    """A copy of ``item`` with the numbers under ``fields`` (and a number change's new number)
+    replaced by their pseudonyms; the business's own number is no contact's and stays."""
+    if not isinstance(item, dict):
+        return item
+    item = item | {
+        field: _pseudonym(item[field], rules, crm=False)
+        for field in fields
+        if field in item and (business is None or item[field] != business)
+    }
+    if isinstance(item.get("system"), dict):
+        system = item["system"]
+        item["system"] = system | {
+            field: _pseudonym(system[field], rules, crm=False)
+            for field in ("wa_id", "new_wa_id")
+            if system.get(field)
+        }
+    return item
+
+
+def _pseudonymised_thread(thread: object, business: object, rules: PhoneRules) -> object:
+    if not isinstance(thread, dict):
+        return thread
+    thread = _pseudonymised(thread, ("id",), rules)
+    if isinstance(thread.get("context"), dict):
+        thread["context"] = _pseudonymised(thread["context"], ("wa_id",), rules)
+    if isinstance(thread.get("messages"), list):
+        thread["messages"] = [
+            _pseudonymised(message, ("from", "to"), rules, business)
+            for message in thread["messages"]
+        ]
+    return thread
 
 
 def _pseudonym(number: object, rules: PhoneRules, crm: bool) -> str:

@@ -70,8 +70,10 @@ on conflict (event_id) do update set
     occurred_at = excluded.occurred_at, received_at = excluded.received_at,
     loaded_at = now(), source = excluded.source, delivery_id = excluded.delivery_id,
     properties = excluded.properties
-where (excluded.source <> 'whatsapp', excluded.occurred_at, excluded.delivery_id)
-    < (events.source <> 'whatsapp', events.occurred_at, events.delivery_id)
+where (excluded.source <> 'whatsapp', excluded.properties @> '{{"is_backfill": true}}',
+       excluded.occurred_at, excluded.delivery_id)
+    < (events.source <> 'whatsapp', events.properties @> '{{"is_backfill": true}}',
+       events.occurred_at, events.delivery_id)
 returning xmax = 0 as inserted
 """
 # Run before MERGE_EVENTS: each event about to be replaced, with the contact and the time it
@@ -82,9 +84,11 @@ insert into raw.contact_revisions (user_id, message_id, occurred_at)
 select events.user_id, events.message_id, events.occurred_at
 from raw.events
 inner join incoming_events on events.event_id = incoming_events.event_id
-where (incoming_events.source <> 'whatsapp', incoming_events.occurred_at,
+where (incoming_events.source <> 'whatsapp',
+       incoming_events.properties @> '{"is_backfill": true}', incoming_events.occurred_at,
        incoming_events.delivery_id)
-    < (events.source <> 'whatsapp', events.occurred_at, events.delivery_id)
+    < (events.source <> 'whatsapp', events.properties @> '{"is_backfill": true}',
+       events.occurred_at, events.delivery_id)
 """
 # Each table's rows are keyed by their first column (quarantine: by delivery and item path).
 TABLES = (

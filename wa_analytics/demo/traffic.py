@@ -4,8 +4,13 @@ Contacts in several countries write in bursts at their local busy hours; agents 
 seconds to hours (some in the same second, some never); businesses send templates nobody asked
 for; Meta reports statuses (some failed), batches items, retries deliveries and delivers some
 late; the CRM reports sends (with the agent) and echoes some inbound messages and statuses, with
-phone numbers written the way people write them. ``Traffic.truth`` is what the pipeline must end
-up with, whichever sources reported each fact: the basis of the end-to-end tests.
+phone numbers written the way people write them. Who a contact is changes form too: Meta spells
+Mexican and old Brazilian mobiles its own way, some contacts carry a business-scoped user id
+(BSUID), some write with a username and no number at first, some change number; some replies are
+sent from the WhatsApp Business app (Meta's message echoes), and the business's past
+conversations arrive once as a history backfill. ``Traffic.truth`` is what the pipeline must end
+up with, whichever sources reported each fact, under one id per person (the first they were seen
+with): the basis of the end-to-end tests.
 """
 
 import random
@@ -16,6 +21,7 @@ import orjson
 import phonenumbers
 
 WHATSAPP_PATH = "/webhooks/whatsapp"
+BUSINESS_APP = "business_app"
 CRM_PATH = "/webhooks/crm"
 BUSINESS = {"display_phone_number": "15550001111", "phone_number_id": "106540352242922"}
 # (region, UTC offset in hours used for the contact's local busy hours)
@@ -57,6 +63,7 @@ class TruthMessage:
     occurred_at: datetime
     agent_id: str | None = None
     message_type: str = "text"
+    is_backfill: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,17 @@ class _Contact:
     crm_phone: str
     utc_offset: float
     name: str
+    # The business-scoped user id Meta sends beside (or, with number_hidden, instead of) the number.
+    bsuid: str | None = None
+    number_hidden: bool = False
+    # The id the person was first seen with: what the pipeline must count them under.
+    truth_id: str | None = None
+
+    def seen_as(self) -> str:
+        """The person's id in the truth, fixed at their first event."""
+        if self.truth_id is None:
+            self.truth_id = self.bsuid if self.number_hidden else self.e164
+        return self.truth_id
 
 
 @dataclass(order=True)
@@ -119,8 +137,12 @@ class _Generator:
             "statuses": 0,
             "failed": 0,
             "quarantined_items": 0,
+            "business_app_replies": 0,
+            "number_changes": 0,
+            "backfilled_messages": 0,
         }
         self.seq = 0
+        self.numbers: set[str] = set()
 
     # -- identities ------------------------------------------------------------------------
     def contact(self, index: int) -> _Contact:
@@ -132,9 +154,11 @@ class _Generator:
             candidate = phonenumbers.PhoneNumber(
                 country_code=example.country_code, national_number=int(national[:-4] + tail)
             )
-            if phonenumbers.is_valid_number(candidate):
+            e164 = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
+            # Each person their own number: a number change must not land on someone else's.
+            if phonenumbers.is_valid_number(candidate) and e164 not in self.numbers:
+                self.numbers.add(e164)
                 break
-        e164 = phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
         styles = [
             phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.INTERNATIONAL),
             e164,
@@ -142,7 +166,17 @@ class _Generator:
             "00" + e164[1:],
             phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.RFC3966),
         ]
-        return _Contact(e164[1:], e164, self.rng.choice(styles), offset, f"Contact {index}")
+        contact = _Contact(
+            _whatsapp_spelling(e164, self.rng), e164, self.rng.choice(styles), offset,
+            f"Contact {index}",
+        )  # fmt: skip
+        if self.rng.random() < 0.3:
+            contact.bsuid = self.bsuid(region)
+            contact.number_hidden = self.rng.random() < 0.3  # a username, no number shared yet
+        return contact
+
+    def bsuid(self, region: str) -> str:
+        return f"{region}.{self.rng.getrandbits(60)}"
 
     def message_id(self) -> str:
         return f"wamid.HBgL{self.rng.getrandbits(96):024X}"
@@ -161,7 +195,7 @@ class _Generator:
         message_type = self.rng.choices(*zip(*INBOUND_TYPES, strict=True))[0]
         message_id = self.message_id()
         self.messages[message_id] = TruthMessage(
-            message_id, contact.e164, "inbound", at, message_type=message_type
+            message_id, contact.seen_as(), "inbound", at, message_type=message_type
         )
         self.stats["inbound_messages"] += 1
         self.meta_items.append(
@@ -172,7 +206,7 @@ class _Generator:
                 contact,
             )
         )
-        if self.rng.random() < 0.3:  # the CRM relays some inbound messages too
+        if self.rng.random() < 0.3 and not contact.number_hidden:  # the CRM relays some too
             self.report(
                 at + timedelta(seconds=self.rng.randint(1, 20)),
                 CRM_PATH,
@@ -188,7 +222,10 @@ class _Generator:
     def outbound(self, contact: _Contact, at: datetime, agent: str | None, template: bool) -> None:
         message_id = self.message_id()
         reported = []
-        if agent and self.rng.random() < 0.8:
+        if agent and not contact.number_hidden and self.rng.random() < 0.15:
+            self.echo(contact, message_id, at)
+            return
+        if agent and not contact.number_hidden and self.rng.random() < 0.8:
             # The CRM reports the send; otherwise the reply is known only from Meta's statuses.
             reported.append(at)
             self.report(
@@ -229,7 +266,7 @@ class _Generator:
                     contact,
                 )
             )
-            if self.rng.random() < 0.2:  # the CRM echoes some statuses, with Meta's time
+            if self.rng.random() < 0.2 and not contact.number_hidden:  # the CRM relays some
                 extra = {"status": name}
                 if name == "failed":
                     extra["error"] = {"code": 131026, "title": "Message undeliverable"}
@@ -239,8 +276,91 @@ class _Generator:
                     self.crm(contact, "whatsapp.status.updated", message_id, when, **extra),
                 )
         self.messages[message_id] = TruthMessage(
-            message_id, contact.e164, "outbound", min(reported), agent_id=agent
+            message_id, contact.seen_as(), "outbound", min(reported), agent_id=agent
         )
+
+    def echo(self, contact: _Contact, message_id: str, at: datetime) -> None:
+        """A reply a person sent from the WhatsApp Business app: Meta reports it as a message
+        echo; the CRM, which sees it too, reports it as sent, with no agent."""
+        self.messages[message_id] = TruthMessage(
+            message_id, contact.seen_as(), "outbound", at, agent_id=BUSINESS_APP
+        )
+        self.stats["business_app_replies"] += 1
+        echo = {"from": BUSINESS["display_phone_number"], "to": contact.wa_id, "id": message_id,
+                "timestamp": str(int(at.timestamp())), "type": "text",
+                "text": {"body": "On my way to check, one minute."}}  # fmt: skip
+        if contact.bsuid:
+            echo["to_user_id"] = contact.bsuid
+        self.meta_items.append((at, "message_echoes", echo, contact))
+        if self.rng.random() < 0.5:
+            self.report(
+                at + timedelta(seconds=self.rng.randint(1, 10)),
+                CRM_PATH,
+                self.crm(contact, "whatsapp.message.sent", message_id, at, text="On my way"),
+            )
+
+    def change_number(self, contact: _Contact, at: datetime, index: int) -> None:
+        """The contact moves to a new number (and, with it, a new BSUID): Meta's system message
+        user_changed_number says so, from the old number; later messages come from the new."""
+        contact.seen_as()
+        new = self.contact(index + 7 * 1000)  # another valid number of the same country
+        system = {"body": f"User {contact.name} changed from {contact.wa_id} to {new.wa_id}",
+                  "wa_id": new.wa_id, "type": "user_changed_number"}  # fmt: skip
+        message = {"from": contact.wa_id, "id": self.message_id(),
+                   "timestamp": str(int(at.timestamp())), "type": "system"}  # fmt: skip
+        if contact.bsuid:
+            new_bsuid = self.bsuid(contact.bsuid[:2])
+            system |= {"user_id": new_bsuid, "previous_user_id": contact.bsuid}
+            message["from_user_id"] = contact.bsuid
+            contact.bsuid = new_bsuid
+        message["system"] = system
+        self.meta_items.append((at, "messages", message, None))
+        contact.wa_id, contact.e164, contact.crm_phone = new.wa_id, new.e164, new.crm_phone
+        contact.number_hidden = False
+        self.stats["number_changes"] += 1
+
+    def history(self, contacts: list[_Contact]) -> None:
+        """The business's past conversations with these contacts, from the WhatsApp Business
+        app, sent once when the number joins coexistence (at ``start``): one history webhook,
+        its messages before that. One message of the last thread is also reported live (on the
+        day of joining Meta's two reports overlap): it counts as live."""
+        threads = []
+        for number, contact in enumerate(contacts):
+            at = self.start - timedelta(days=self.rng.randint(3, 40), hours=self.rng.randint(0, 12))
+            messages, turns = [], self.rng.randint(2, 5)
+            for turn in range(turns):
+                inbound = turn % 2 == 0
+                message_id = self.message_id()
+                live = inbound and number == len(contacts) - 1 and turn == (turns - 1) // 2 * 2
+                if live:
+                    at = self.start + timedelta(minutes=30)
+                self.messages[message_id] = TruthMessage(
+                    message_id, contact.seen_as(), "inbound" if inbound else "outbound", at,
+                    agent_id=None if inbound else BUSINESS_APP, is_backfill=not live,
+                )  # fmt: skip
+                item = {"from": contact.wa_id if inbound else BUSINESS["display_phone_number"],
+                        "id": message_id, "timestamp": str(int(at.timestamp())), "type": "text",
+                        "text": {"body": "Do you have it in blue?" if inbound else "We do!"},
+                        "history_context": {"status": "READ"}}  # fmt: skip
+                if not inbound:
+                    item["to"] = contact.wa_id
+                messages.append(item)
+                if live:
+                    live_item = {k: v for k, v in item.items() if k != "history_context"}
+                    self.meta_items.append((at, "messages", live_item, contact))
+                    self.stats["inbound_messages"] += 1
+                    break
+                at += timedelta(minutes=self.rng.randint(2, 240))
+            threads.append({"id": contact.wa_id, "messages": messages})
+            self.stats["backfilled_messages"] += len(messages)
+        value = {"messaging_product": "whatsapp", "metadata": BUSINESS,
+                 "history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+                              "threads": threads}]}  # fmt: skip
+        change = {"field": "history", "value": value}
+        self.report(self.start + timedelta(hours=1), WHATSAPP_PATH, {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": [change]}],
+        })  # fmt: skip
 
     def crm(
         self,
@@ -293,12 +413,14 @@ class _Generator:
             at += timedelta(seconds=self.rng.randint(30, 3 * 3600))
 
     def build(self, contacts: int) -> Traffic:
-        for index in range(contacts):
-            contact = self.contact(index)
+        people = [self.contact(index) for index in range(contacts)]
+        # The business's past conversations, from before it joined (its first contacts').
+        self.history([c for c in people[: max(1, contacts // 10)] if not c.number_hidden])
+        for index, contact in enumerate(people):
             self.stats["contacts"] += 1
             # More first contacts on later days: the base grows.
             first_day = min(self.days - 1, int(self.rng.triangular(0, self.days, self.days)))
-            if self.rng.random() < 0.15:  # a template sent before the contact ever wrote
+            if self.rng.random() < 0.15 and not contact.number_hidden:  # a template first
                 self.outbound(
                     contact,
                     self.local_time(contact, first_day) - timedelta(hours=2),
@@ -306,11 +428,18 @@ class _Generator:
                     template=True,
                 )
                 self.stats["template_sends"] += 1
-            for day in sorted(
+            days = sorted(
                 {first_day}
                 | {self.rng.randrange(first_day, self.days) for _ in range(self.rng.randrange(3))}
-            ):
-                self.conversation(contact, self.local_time(contact, day))
+            )
+            changes_number = len(days) > 1 and self.rng.random() < 0.25
+            for number, day in enumerate(days):
+                at = self.local_time(contact, day)
+                if number == len(days) - 1 and contact.number_hidden and len(days) > 1:
+                    contact.number_hidden = False  # they share their number at last
+                if number == len(days) - 1 and changes_number:
+                    self.change_number(contact, at - timedelta(hours=1), index)
+                self.conversation(contact, at)
         for _ in range(max(1, contacts // 100)):
             for phone in ("12345", "not-a-number"):
                 at = self.start + timedelta(days=self.rng.randrange(self.days), hours=12)
@@ -345,16 +474,19 @@ class _Generator:
             changes = []
             for _, kind, item, contact in group:
                 value = {"messaging_product": "whatsapp", "metadata": BUSINESS, kind: [item]}
-                if kind == "messages":
-                    value["contacts"] = [
-                        {"profile": {"name": contact.name}, "wa_id": contact.wa_id}
-                    ]
-                if changes and self.rng.random() < 0.6:  # same change: append to its lists
+                field = "smb_message_echoes" if kind == "message_echoes" else "messages"
+                if kind == "messages" and contact is not None:
+                    value["contacts"] = [_meta_contact(contact)]
+                if (
+                    changes
+                    and changes[-1]["field"] == field
+                    and self.rng.random() < 0.6  # same change: append to its lists
+                ):
                     last = changes[-1]["value"]
                     last.setdefault(kind, []).append(item)
                     last.setdefault("contacts", []).extend(value.get("contacts", []))
                 else:
-                    changes.append({"field": "messages", "value": value})
+                    changes.append({"field": field, "value": value})
             entries = (
                 [{"id": "102290129340398", "changes": [c]} for c in changes]
                 if self.rng.random() < 0.3
@@ -427,6 +559,10 @@ def _meta_message(
         "timestamp": str(int(at.timestamp())),
         "type": message_type,
     }
+    if contact.bsuid:
+        message["from_user_id"] = contact.bsuid
+    if contact.number_hidden:
+        del message["from"]
     if content is None:
         message["errors"] = [{"code": 131051, "title": "Message type unknown"}]
     else:
@@ -443,6 +579,10 @@ def _meta_status(
         "timestamp": str(int(at.timestamp())),
         "recipient_id": contact.wa_id,
     }
+    if contact.bsuid:
+        status["recipient_user_id"] = contact.bsuid
+    if contact.number_hidden:
+        del status["recipient_id"]
     if name in ("sent", "delivered"):
         category = "marketing" if template else "service"
         status["conversation"] = {
@@ -454,6 +594,33 @@ def _meta_status(
         code, title = rng.choice(FAILURES)
         status["errors"] = [{"code": code, "title": title}]
     return status
+
+
+def _meta_contact(contact: _Contact) -> dict:
+    """The value's ``contacts`` item for a contact's message: name, number and BSUID."""
+    item = {"profile": {"name": contact.name}}
+    if not contact.number_hidden:
+        item["wa_id"] = contact.wa_id
+    if contact.bsuid:
+        item["user_id"] = contact.bsuid
+    return item
+
+
+def _whatsapp_spelling(e164: str, rng: random.Random) -> str:
+    """The id WhatsApp gives a number: Mexican mobiles with '1' after 52, and some Brazilian
+    mobiles (accounts older than the ninth digit) without their '9' (docs/events.md)."""
+    digits = e164[1:]
+    if digits.startswith("52") and len(digits) == 12:
+        return "521" + digits[2:]
+    if (
+        digits.startswith("55")
+        and len(digits) == 13
+        and digits[4] == "9"
+        and digits[5] in "689"
+        and rng.random() < 0.5
+    ):
+        return digits[:4] + digits[5:]
+    return digits
 
 
 def default_start(days: int) -> datetime:

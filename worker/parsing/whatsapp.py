@@ -12,6 +12,7 @@ from worker.parsing.errors import ParseError
 from worker.parsing.event import (
     MEDIA_TYPES,
     MESSAGE_RECEIVED,
+    MESSAGE_SENT,
     STATUS_UPDATED,
     STATUSES,
     Event,
@@ -21,7 +22,11 @@ from worker.parsing.event import (
     require,
     text_length,
 )
-from worker.phones import whatsapp_id_to_e164
+from worker.parsing.identity import contact_of, number_change
+
+# The agent of a message a person sent from the WhatsApp Business app (Meta's coexistence mode),
+# which Meta reports as a message echo or in a history backfill: no API user sent it.
+BUSINESS_APP = "business_app"
 
 
 def parse_notification(payload: dict, received_at: datetime) -> Iterator[Event | Rejected]:
@@ -40,9 +45,9 @@ def parse_notification(payload: dict, received_at: datetime) -> Iterator[Event |
                 yield Rejected(path, "'value' is missing or not an object", change)
                 continue
             # Other subscribed fields (template status, account updates) carry no messages.
-            if change.get("field", "messages") != "messages":
-                continue
-            yield from _parse_value(change["value"], f"{path}.value", received_at)
+            parse = FIELD_PARSERS.get(change.get("field", "messages"))
+            if parse is not None:
+                yield from parse(change["value"], f"{path}.value", received_at)
 
 
 def single_status(payload: dict) -> tuple[dict, dict] | None:
@@ -77,8 +82,20 @@ def status_event(value: dict, status: dict, received_at: datetime) -> Event:
 
 
 def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Event | Rejected]:
+    """A ``messages`` change: the contacts' messages and the statuses of the business's."""
+    yield from _parse_items(value, path, received_at, (("messages", _message_event),
+                                                       ("statuses", _status_event)))  # fmt: skip
+
+
+def _parse_echoes(value: dict, path: str, received_at: datetime) -> Iterator[Event | Rejected]:
+    """An ``smb_message_echoes`` change: messages a person sent from the WhatsApp Business app,
+    which answer the contact like any other reply."""
+    yield from _parse_items(value, path, received_at, (("message_echoes", _echo_event),))
+
+
+def _parse_items(value: dict, path: str, received_at: datetime, kinds) -> Iterator:
     business = _business_properties(value.get("metadata"))
-    for key, parse in (("messages", _message_event), ("statuses", _status_event)):
+    for key, parse in kinds:
         items = value.get(key, [])
         if not isinstance(items, list):
             yield Rejected(f"{path}.{key}", f"'{key}' is not a list", items)
@@ -90,6 +107,42 @@ def _parse_value(value: dict, path: str, received_at: datetime) -> Iterator[Even
                 yield check_limits(event)
             except ParseError as exc:
                 yield Rejected(f"{path}.{key}[{i}]", str(exc), item)
+
+
+def _parse_history(value: dict, path: str, received_at: datetime) -> Iterator[Event | Rejected]:
+    """A ``history`` change: the business app's past conversations, sent once when the number
+    joins coexistence (Meta: up to 180 days before that day). Each message is marked
+    ``is_backfill``; a chunk that only says the sync was declined (``errors``) carries none.
+    Media that a later ``history`` change delivers for these messages adds no event."""
+    business = _business_properties(value.get("metadata"))
+    business_number = _digits(value.get("metadata", {}).get("display_phone_number"))
+    chunks = value.get("history", [])
+    if not isinstance(chunks, list):
+        yield Rejected(f"{path}.history", "'history' is not a list", chunks)
+        return
+    for h, chunk in enumerate(chunks):
+        threads = chunk.get("threads", []) if isinstance(chunk, dict) else None
+        if not isinstance(threads, list):
+            yield Rejected(f"{path}.history[{h}]", "'threads' is not a list", chunk)
+            continue
+        for t, thread in enumerate(threads):
+            messages = thread.get("messages") if isinstance(thread, dict) else None
+            if not isinstance(messages, list):
+                yield Rejected(f"{path}.history[{h}].threads[{t}]", "'messages' is not a list",
+                               thread)  # fmt: skip
+                continue
+            for m, message in enumerate(messages):
+                try:
+                    event = _history_event(message, thread, business_number, received_at)
+                    event.properties.update(business)
+                    yield check_limits(event)
+                except ParseError as exc:
+                    yield Rejected(f"{path}.history[{h}].threads[{t}].messages[{m}]", str(exc),
+                                   message)  # fmt: skip
+
+
+def _digits(value: object) -> str:
+    return "".join(ch for ch in str(value) if ch.isdigit()) if value is not None else ""
 
 
 def _business_properties(metadata: object) -> dict:
@@ -120,8 +173,63 @@ def _read_business_properties(metadata: dict) -> dict:
 
 def _message_event(message: object, received_at: datetime) -> Event:
     message_type = require(message, "type")
+    user_id, props = contact_of(message, "from", "from_user_id")
+    props |= {"direction": "inbound"} | _message_properties(message, message_type)
+    if message_type == "system":
+        props.update(number_change(message.get("system")))
+    return _event(MESSAGE_RECEIVED, message, user_id, props, received_at)
+
+
+def _event(name: str, message: dict, user_id: str, props: dict, received_at: datetime) -> Event:
+    """The event of a message (a contact's, an echo, a past one): its id and time, as Meta
+    writes them in each."""
+    return Event(
+        event_name=name,
+        user_id=user_id,
+        message_id=require(message, "id"),
+        occurred_at=parse_timestamp(require(message, "timestamp", (str, int)), received_at),
+        properties=props,
+    )
+
+
+def _echo_event(echo: object, received_at: datetime) -> Event:
+    message_type = require(echo, "type")
+    user_id, props = contact_of(echo, "to", "to_user_id")
+    props |= {"direction": "outbound", "agent_id": BUSINESS_APP}
+    return _event(MESSAGE_SENT, echo, user_id, props | _message_properties(echo, message_type),
+                  received_at)  # fmt: skip
+
+
+def _history_event(message: object, thread: dict, business: str, received_at: datetime) -> Event:
+    """A past message of a thread: the business's when it names a recipient (``to``, as echoes
+    do) or comes from the business's own number, the contact's otherwise."""
+    message_type = require(message, "type")
+    sender = message.get("from")
+    if "to" in message or (business and _digits(sender) == business):
+        if message.get("to") or message.get("to_user_id"):
+            user_id, props = contact_of(message, "to", "to_user_id")
+        else:
+            user_id, props = _thread_contact(thread)
+        props |= {"direction": "outbound", "agent_id": BUSINESS_APP}
+        event_name = MESSAGE_SENT
+    else:
+        user_id, props = contact_of(message, "from", "from_user_id")
+        props["direction"] = "inbound"
+        event_name = MESSAGE_RECEIVED
+    props |= _message_properties(message, message_type) | {"is_backfill": True}
+    return _event(event_name, message, user_id, props, received_at)
+
+
+def _thread_contact(thread: dict) -> tuple[str, dict]:
+    """The contact of a history thread: its ``context`` (number and BSUID), or its ``id``."""
+    context = thread.get("context") if isinstance(thread.get("context"), dict) else {}
+    named = {"wa_id": context.get("wa_id") or thread.get("id"), "user_id": context.get("user_id")}
+    return contact_of(named, "wa_id", "user_id")
+
+
+def _message_properties(message: dict, message_type: str) -> dict:
+    """What a message (a contact's, an echo, a past one) says about itself, without its text."""
     props = {
-        "direction": "inbound",
         "message_type": message_type,
         "content_length": _content_length(message, message_type),
         "has_media": message_type in MEDIA_TYPES,
@@ -138,13 +246,7 @@ def _message_event(message: object, received_at: datetime) -> Event:
         if context.get("forwarded") or context.get("frequently_forwarded"):
             props["is_forwarded"] = True
     props.update(_error_properties(message.get("errors")))
-    return Event(
-        event_name=MESSAGE_RECEIVED,
-        user_id=whatsapp_id_to_e164(require(message, "from", (str, int))),
-        message_id=require(message, "id"),
-        occurred_at=parse_timestamp(require(message, "timestamp", (str, int)), received_at),
-        properties=props,
-    )
+    return props
 
 
 def _content_length(message: dict, message_type: str) -> int:
@@ -191,9 +293,11 @@ def _status_event(status: object, received_at: datetime) -> Event:
             props["is_billable"] = found
     if "errors" in status:
         props.update(_error_properties(status["errors"]))
+    user_id, identity = contact_of(status, "recipient_id", "recipient_user_id")
+    props.update(identity)
     return Event(
         STATUS_UPDATED,
-        whatsapp_id_to_e164(require(status, "recipient_id", (str, int))),
+        user_id,
         require(status, "id"),
         parse_timestamp(require(status, "timestamp", (str, int)), received_at),
         name,
@@ -212,3 +316,10 @@ def _error_properties(errors: object) -> dict:
     if isinstance(error.get("title"), str):
         props["error_title"] = error["title"]
     return props
+
+
+FIELD_PARSERS = {
+    "messages": _parse_value,
+    "smb_message_echoes": _parse_echoes,
+    "history": _parse_history,
+}

@@ -20,10 +20,14 @@ days_this_run as (
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
-    {% if is_incremental() %}
-        -- An incremental build recomputes the days from the first this run changed on.
-        where occurred_date >= (select days_this_run.first_day from days_this_run)
-    {% endif %}
+    -- A history backfill's past messages count in contacts, not in traffic figures
+    -- (docs/events.md, "Coexistence").
+    where
+        is_backfill is not true
+        {% if is_incremental() %}
+            -- An incremental build recomputes the days from the first this run changed on.
+            and occurred_date >= (select days_this_run.first_day from days_this_run)
+        {% endif %}
 ),
 
 inbound as (

@@ -32,11 +32,15 @@ contacts_this_run as (
 
 messages as (
     select * from {{ ref('int_messages_unioned') }}
-    {% if is_incremental() %}
-        -- An incremental build recomputes the contacts whose messages changed
-        -- (contacts_this_run), whole.
-        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {% endif %}
+    -- A history backfill's past messages count in contacts, not in response and traffic figures
+    -- (docs/events.md, "Coexistence").
+    where
+        is_backfill is not true
+        {% if is_incremental() %}
+            -- An incremental build recomputes the contacts whose messages changed
+            -- (contacts_this_run), whole.
+            and contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
+        {% endif %}
 ),
 
 -- For an inbound message, the previous inbound message; for an outbound one, the latest

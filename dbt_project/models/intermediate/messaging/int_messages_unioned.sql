@@ -1,5 +1,9 @@
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at
--- and one contact.
+-- and one contact: the contact its identifier belongs to (int_contact_identities: one contact
+-- across a number change and a business-scoped user id). Meta's system messages (a number
+-- change, say) are no one's message and are left out. is_backfill marks a past message known
+-- only from a history backfill: counted in contacts, left out of response, SLA and traffic
+-- figures (docs/events.md, "Coexistence").
 -- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
 -- here, in one model, so that the models that read them wait for one build, not two. Each row
@@ -29,6 +33,10 @@ messages as (
     {% endif %}
 ),
 
+identities as (
+    select * from {{ ref('int_contact_identities') }}
+),
+
 status_updates as (
     select * from {{ ref('stg_whatsapp__status_updates') }}
     {% if is_incremental() %}
@@ -45,10 +53,11 @@ inbound as (
         business_phone_number_id,
         'inbound' as direction,
         null::boolean as is_reported_sent,
+        coalesce(is_backfill, false) as is_backfill,
         occurred_at,
         loaded_at
     from messages
-    where direction = 'inbound'
+    where direction = 'inbound' and message_type is distinct from 'system'
 ),
 
 outbound_reports as (
@@ -59,6 +68,7 @@ outbound_reports as (
         business_phone_number_id,
         source,
         delivery_id,
+        coalesce(is_backfill, false) as is_backfill,
         occurred_at,
         loaded_at,
         true as is_reported_sent
@@ -74,6 +84,7 @@ outbound_reports as (
         business_phone_number_id,
         source,
         delivery_id,
+        false as is_backfill,
         occurred_at,
         loaded_at,
         false as is_reported_sent
@@ -82,8 +93,9 @@ outbound_reports as (
 
 -- One row per outbound message. The CRM and Meta may spell one number differently: the message
 -- counts under the contact of its first report by the worker's precedence
--- (worker.processing.precedence): Meta's before the CRM's, then the earlier occurred_at, then the
--- smaller delivery_id.
+-- (worker.processing.precedence): Meta's before the CRM's, a live report before a backfill's,
+-- then the earlier occurred_at, then the smaller delivery_id. It is a backfill if every report
+-- of it is (a status is live).
 outbound as (
     select
         outbound_reports.message_id,
@@ -91,6 +103,7 @@ outbound as (
             outbound_reports.contact_id
             order by
                 outbound_reports.source != 'whatsapp' asc,
+                outbound_reports.is_backfill asc,
                 outbound_reports.occurred_at asc,
                 outbound_reports.delivery_id asc,
                 outbound_reports.contact_id asc
@@ -99,6 +112,7 @@ outbound as (
         max(outbound_reports.business_phone_number_id) as business_phone_number_id,
         'outbound' as direction,
         bool_or(outbound_reports.is_reported_sent) as is_reported_sent,
+        bool_and(outbound_reports.is_backfill) as is_backfill,
         min(outbound_reports.occurred_at) as occurred_at,
         max(outbound_reports.loaded_at) as loaded_at
     from outbound_reports
@@ -120,16 +134,18 @@ unioned as (
 
 final as (
     select
-        message_id,
-        contact_id,
-        agent_id,
-        business_phone_number_id,
-        direction,
-        is_reported_sent,
-        occurred_at,
-        {{ to_reporting_time('occurred_at') }}::date as occurred_date,
-        loaded_at
+        unioned.message_id,
+        coalesce(identities.contact_id, unioned.contact_id) as contact_id,
+        unioned.agent_id,
+        unioned.business_phone_number_id,
+        unioned.direction,
+        unioned.is_reported_sent,
+        unioned.is_backfill,
+        unioned.occurred_at,
+        {{ to_reporting_time('unioned.occurred_at') }}::date as occurred_date,
+        unioned.loaded_at
     from unioned
+    left join identities on unioned.contact_id = identities.identifier
 )
 
 select * from final

@@ -18,7 +18,8 @@ final as (
         occurred_at as sent_at,
         loaded_at
     from messages
-    where direction = 'outbound'
+    -- A history backfill's past messages count in contacts, not in traffic or delivery figures.
+    where direction = 'outbound' and is_backfill is not true
 )
 
 select * from final

@@ -24,6 +24,7 @@ messages as (
         source,
         content_length,
         has_media,
+        is_backfill,
         occurred_at,
         received_at,
         loaded_at
@@ -33,15 +34,17 @@ messages as (
 
 -- raw.events keeps one row per message id and event name; should a message id ever arrive under
 -- both names, or twice under one (rows from before its unique key), one report is kept by the
--- worker's precedence (worker.processing.precedence): Meta's before the CRM's, then the earlier
--- occurred_at, then the smaller delivery_id and event_id. Each message counts once, under the
--- contact of that report, however the sources spell the number.
+-- worker's precedence (worker.processing.precedence): Meta's before the CRM's, a live report
+-- before a history backfill's, then the earlier occurred_at, then the smaller delivery_id and
+-- event_id. Each message counts once, under the contact of that report, however the sources
+-- spell the number.
 deduplicated as (
     select distinct on (message_id) *
     from messages
     order by
         message_id asc,
         source != 'whatsapp' asc,
+        is_backfill asc,
         occurred_at asc,
         delivery_id asc,
         event_id asc
@@ -59,6 +62,7 @@ final as (
         source,
         content_length,
         has_media,
+        is_backfill,
         occurred_at,
         received_at,
         loaded_at

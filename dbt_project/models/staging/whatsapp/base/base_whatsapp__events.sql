@@ -49,6 +49,32 @@ typed as (
                 and length(properties ->> 'conversation_id') <= {{ max_id }}
                 then properties ->> 'conversation_id'
         end as conversation_id,
+        -- Other identifiers of the contact, Meta's statements that they are one person
+        -- (int_contact_links).
+        case
+            when
+                jsonb_typeof(properties -> 'contact_user_id') in ('string', 'number')
+                and length(properties ->> 'contact_user_id') <= {{ max_id }}
+                then properties ->> 'contact_user_id'
+        end as contact_user_id,
+        case
+            when
+                jsonb_typeof(properties -> 'changed_to_user_id') in ('string', 'number')
+                and length(properties ->> 'changed_to_user_id') <= {{ max_id }}
+                then properties ->> 'changed_to_user_id'
+        end as changed_to_user_id,
+        case
+            when
+                jsonb_typeof(properties -> 'changed_to_contact_user_id') in ('string', 'number')
+                and length(properties ->> 'changed_to_contact_user_id') <= {{ max_id }}
+                then properties ->> 'changed_to_contact_user_id'
+        end as changed_to_contact_user_id,
+        case
+            when
+                jsonb_typeof(properties -> 'changed_from_contact_user_id') in ('string', 'number')
+                and length(properties ->> 'changed_from_contact_user_id') <= {{ max_id }}
+                then properties ->> 'changed_from_contact_user_id'
+        end as changed_from_contact_user_id,
         case
             when
                 jsonb_typeof(properties -> 'message_type') in ('string', 'number')
@@ -103,6 +129,15 @@ typed as (
             when properties ->> 'is_billable' in ('true', 'false')
                 then (properties ->> 'is_billable')::boolean
         end as is_billable,
+        -- A past message from a history backfill; a live one is not marked.
+        case
+            when properties ->> 'is_backfill' is null then false
+            when properties ->> 'is_backfill' in ('true', 'false')
+                then (properties ->> 'is_backfill')::boolean
+        end as is_backfill,
+        -- The events that may link identifiers, found through the partial index on them
+        -- (migration 0006): the same expression as its predicate.
+        properties ?| array['contact_user_id', 'changed_to_user_id'] as names_other_ids,
         event_name,
         status,
         source,
@@ -156,6 +191,30 @@ checked as (
                     then 'conversation_id {{ id_rule }}'
             end,
             case
+                when
+                    contact_user_id is null
+                    and properties ->> 'contact_user_id' is not null
+                    then 'contact_user_id {{ id_rule }}'
+            end,
+            case
+                when
+                    changed_to_user_id is null
+                    and properties ->> 'changed_to_user_id' is not null
+                    then 'changed_to_user_id {{ id_rule }}'
+            end,
+            case
+                when
+                    changed_to_contact_user_id is null
+                    and properties ->> 'changed_to_contact_user_id' is not null
+                    then 'changed_to_contact_user_id {{ id_rule }}'
+            end,
+            case
+                when
+                    changed_from_contact_user_id is null
+                    and properties ->> 'changed_from_contact_user_id' is not null
+                    then 'changed_from_contact_user_id {{ id_rule }}'
+            end,
+            case
                 when message_type is null and properties ->> 'message_type' is not null
                     then 'message_type {{ text_rule }}'
             end,
@@ -192,6 +251,10 @@ checked as (
             case
                 when is_billable is null and properties ->> 'is_billable' is not null
                     then 'is_billable {{ boolean_rule }}'
+            end,
+            case
+                when is_backfill is null and properties ->> 'is_backfill' is not null
+                    then 'is_backfill {{ boolean_rule }}'
             end
         ), '') as unusable_values
     from typed
@@ -206,6 +269,10 @@ final as (
         agent_id,
         business_phone_number_id,
         conversation_id,
+        contact_user_id,
+        changed_to_user_id,
+        changed_to_contact_user_id,
+        changed_from_contact_user_id,
         event_name,
         status,
         source,
@@ -220,6 +287,8 @@ final as (
         error_code,
         has_media,
         is_billable,
+        is_backfill,
+        names_other_ids,
         occurred_at,
         received_at,
         loaded_at
