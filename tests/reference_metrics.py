@@ -4,8 +4,10 @@ The end-to-end tests compute the marts from the generated traffic's truth with t
 and compare them with what dbt built; the two share no code.
 """
 
-from collections import defaultdict
-from datetime import date, timedelta
+import csv
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from statistics import fmean
 from zoneinfo import ZoneInfo
 
@@ -103,3 +105,97 @@ def hourly_traffic(truth, timezone: str) -> list[dict]:
         {"activity_date": d, "hour_of_day": h, "day_of_week": w, "messages_received": len(ids)}
         for (d, h, w), ids in sorted(counts.items())
     ]
+
+
+# -- SLA ----------------------------------------------------------------------------------------
+# Read from the seeds themselves: the promise and the opening hours are the project's data.
+SEEDS = Path(__file__).resolve().parent.parent / "dbt_project" / "seeds"
+
+
+def _default_rows(seed: str) -> list[dict]:
+    with (SEEDS / seed).open() as file:
+        return [row for row in csv.DictReader(file) if row["business_phone_number_id"] == "*"]
+
+
+def opening_seconds(start: datetime, end: datetime, timezone: str) -> float:
+    """Seconds of the default opening hours (seed business_hours, '*') between two instants."""
+    zone, total = ZoneInfo(timezone), 0.0
+    hours = _default_rows("business_hours.csv")
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    while day <= end.astimezone(zone).date():
+        for row in hours:
+            if int(row["day_of_week"]) != day.isoweekday():
+                continue
+            opens, closes = (
+                time.fromisoformat(row["opens_at"]),
+                time.fromisoformat(row["closes_at"]),
+            )
+            close_day = day + timedelta(days=1) if closes <= opens else day
+            opened = datetime.combine(day, opens, zone)
+            closed = datetime.combine(close_day, closes, zone)
+            total += max((min(end, closed) - max(start, opened)).total_seconds(), 0)
+        day += timedelta(days=1)
+    return total
+
+
+def all_waits(truth) -> list[dict]:
+    """Every wait, answered or open: its contact, its start, its reply (or None), and whether it
+    is due a first response: nobody had answered the conversation it started in (WhatsApp's
+    window: an inbound message opens one when none is open, and it stays open until 24 hours
+    after the contact's latest inbound message; a reply counts in it while it is open)."""
+    by_contact = defaultdict(list)
+    for m in _live(truth.messages):
+        by_contact[m.user_id].append(m)
+    waits = []
+    for contact, messages in by_contact.items():
+        messages.sort(key=lambda m: (m.occurred_at, m.direction != "inbound", m.message_id))
+        wait, answered, latest_inbound = None, True, None
+        for m in messages:
+            if m.direction == "inbound":
+                if latest_inbound is None or m.occurred_at >= latest_inbound + timedelta(hours=24):
+                    answered = False  # a new conversation, nobody has answered yet
+                latest_inbound = m.occurred_at
+                if wait is None:
+                    wait = {"contact": contact, "since": m.occurred_at, "reply": None,
+                            "is_first": not answered}  # fmt: skip
+                continue
+            if latest_inbound and m.occurred_at < latest_inbound + timedelta(hours=24):
+                answered = True
+            if wait is not None:
+                waits.append(wait | {"reply": m})
+                wait = None
+        if wait is not None:
+            waits.append(wait)
+    return waits
+
+
+def sla_attainment_daily(truth, timezone: str, now: datetime) -> dict:
+    """Per local day a wait started: the sla_attainment_daily figures with the '*' targets, the
+    open waits judged at ``now``."""
+    [targets] = _default_rows("sla_targets.csv")
+    zone, days = ZoneInfo(timezone), defaultdict(Counter)
+    for wait in all_waits(truth):
+        minutes = targets["first_response_minutes" if wait["is_first"] else "next_response_minutes"]
+        end = wait["reply"].occurred_at if wait["reply"] else now
+        seconds = opening_seconds(wait["since"], end, timezone)
+        day = days[wait["since"].astimezone(zone).date()]
+        within = seconds <= float(minutes) * 60
+        if wait["reply"] is None:
+            day["open_within_target" if within else "open_past_target"] += 1
+            continue
+        day["answered_within_target" if within else "answered_late"] += 1
+        if wait["is_first"]:
+            day["first_responses"] += 1
+            day["first_responses_within_target"] += within
+            bucket = next(name for bound, name in FIRST_RESPONSE_BUCKETS if seconds < bound)
+            day[bucket] += 1
+    return days
+
+
+FIRST_RESPONSE_BUCKETS = [
+    (60, "first_responses_under_1m"),
+    (300, "first_responses_1_to_5m"),
+    (900, "first_responses_5_to_15m"),
+    (3600, "first_responses_15_to_60m"),
+    (float("inf"), "first_responses_over_60m"),
+]

@@ -9,12 +9,19 @@ import sys
 import time
 import urllib.request
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import redis
 from helpers import TEST_SECRETS
-from reference_metrics import contact_growth_daily, hourly_traffic, response_times_daily
+from reference_metrics import (
+    contact_growth_daily,
+    hourly_traffic,
+    opening_seconds,
+    response_times_daily,
+    sla_attainment_daily,
+)
 
 from wa_analytics.core.dbt import run_dbt
 from wa_analytics.core.queueing import pending
@@ -186,3 +193,53 @@ def test_delivery_marts_match_the_statuses_sent(loaded, db, demo_traffic):
         "select sum(messages_sent), sum(messages_failed) from marts.delivery_daily"
     ).fetchone()
     assert totals == (len(outbound), expected["failed"])
+
+
+SLA_COUNTS = ["answered_within_target", "answered_late", "first_responses",
+              "first_responses_within_target", "first_responses_under_1m",
+              "first_responses_1_to_5m", "first_responses_5_to_15m", "first_responses_15_to_60m",
+              "first_responses_over_60m"]  # fmt: skip
+
+
+@pytest.mark.parametrize("timezone", ["UTC", "America/Sao_Paulo"])
+def test_contacts_and_sla_match_the_definitions(loaded, db, demo_traffic, timezone):
+    """One contact per person, under the id they were first seen with, across number changes,
+    business-scoped ids and Meta's spellings; and the SLA marts as an independent reading of
+    the definitions computes them from the truth (open waits judged at the build)."""
+    before = datetime.now(UTC)
+    result = run_dbt(
+        ["build", "--full-refresh", "--vars", f"{{reporting_timezone: {timezone}}}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    after = datetime.now(UTC)
+    assert result.returncode == 0, result.stdout[-4000:]
+    people = {m.user_id for m in demo_traffic.truth.messages if m.direction == "inbound"}
+    contacts = {c for (c,) in db.execute("select distinct contact_id from marts.business_contacts")}
+    assert contacts == people
+    assert demo_traffic.stats["number_changes"] > 0 and demo_traffic.stats["business_app_replies"]
+
+    early = sla_attainment_daily(demo_traffic.truth, timezone, before)
+    late = sla_attainment_daily(demo_traffic.truth, timezone, after)
+    rows = db.execute(
+        f"select activity_date, {', '.join(SLA_COUNTS)}, open_past_target, open_within_target,"
+        " breached, attainment_rate from marts.sla_attainment_daily"
+    ).fetchall()
+    assert {row[0] for row in rows} == set(early)
+    for row in rows:
+        day, figures = row[0], dict(zip(SLA_COUNTS, row[1:], strict=False))
+        assert figures == {name: early[day][name] for name in SLA_COUNTS}, day
+        # A wait may cross its target between the two readings of the clock.
+        open_past = row[len(SLA_COUNTS) + 1]
+        assert early[day]["open_past_target"] <= open_past <= late[day]["open_past_target"]
+        assert open_past + row[len(SLA_COUNTS) + 2] == (
+            early[day]["open_past_target"] + early[day]["open_within_target"]
+        )
+    # Each answered breach is late by what the definitions say, in opening seconds.
+    breaches = db.execute(
+        "select waiting_since, responded_at, business_seconds, target_seconds, seconds_late"
+        " from marts.sla_breaches where not is_open"
+    ).fetchall()
+    assert breaches
+    for since, responded, seconds, target, late_by in breaches:
+        assert seconds == pytest.approx(opening_seconds(since, responded, timezone))
+        assert late_by == pytest.approx(seconds - target) and late_by > 0
