@@ -1,15 +1,17 @@
 """``/api/v1/metrics/``: JSON for the dashboard and any other client, described by
 ``/api/v1/openapi.json``. Every endpoint takes ``start``, ``end`` and ``business_number``."""
 
+from contextlib import ExitStack, suppress
 from datetime import timedelta
 from functools import wraps
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 import yaml
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from dashboard import freshness, metrics
+from dashboard import export, freshness, metrics, sla
 from dashboard.period import BadFilter, Period, period_from_args
 
 blueprint = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
@@ -24,6 +26,24 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s -c work_mem=64MB"
 
 
+NOT_BUILT = "the marts are not built (or not up to date): run `wa-analytics dbt build`"
+UNREACHABLE = "the database is unreachable or too slow; retry later"
+# What reading marts that dbt has not built yet raises (no schema marts, a table, a column).
+NOT_BUILT_ERRORS = (
+    psycopg.errors.InvalidSchemaName,
+    psycopg.errors.UndefinedTable,
+    psycopg.errors.UndefinedColumn,
+)
+# The marts the API reads that are tables dbt replaces at each build (not incremental ones).
+REBUILT_WHOLE = (
+    "marts.reporting_settings",
+    "marts.contact_growth_daily",
+    "marts.new_contacts_by_number_daily",
+    "marts.sla_attainment_daily",
+    "marts.sla_breaches",
+)
+
+
 def _connect() -> psycopg.Connection:
     # A database host that drops packets silently would otherwise hold the request for minutes.
     conn = psycopg.connect(
@@ -32,6 +52,15 @@ def _connect() -> psycopg.Connection:
         connect_timeout=5,
     )
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    # dbt rebuilds these marts whole, at every build, as a new table renamed into place. A
+    # snapshot taken while that rename waits to commit would read the new table as empty: lock
+    # them first (a lock takes no snapshot), so the snapshot comes after any rename under way,
+    # and the next waits for this request.
+    try:
+        conn.execute(f"lock table {', '.join(REBUILT_WHOLE)} in access share mode")
+    except psycopg.Error:
+        conn.close()
+        raise
     return conn
 
 
@@ -49,12 +78,10 @@ def metric(view):
                 return jsonify({**period.as_json(), **build, **answer})
         except BadFilter as exc:
             return jsonify(error="bad request", reason=str(exc)), 400
-        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
-            reason = "the marts are not built (or not up to date): run `wa-analytics dbt build`"
-            return jsonify(error="service unavailable", reason=reason), 503
+        except NOT_BUILT_ERRORS:
+            return jsonify(error="service unavailable", reason=NOT_BUILT), 503
         except psycopg.OperationalError:
-            reason = "the database is unreachable or too slow; retry later"
-            return jsonify(error="service unavailable", reason=reason), 503
+            return jsonify(error="service unavailable", reason=UNREACHABLE), 503
 
     return wrapper
 
@@ -105,6 +132,82 @@ def agents(conn, period: Period) -> dict:
     return {"agents": metrics.rows(conn, metrics.AGENTS, period)}
 
 
+@blueprint.get("/metrics/sla")
+@metric
+def sla_attainment(conn, period: Period) -> dict:
+    """Waits answered within the promised time (seed sla_targets), late and still open past it,
+    the attainment rate, first responses by time taken, and the latest breaches."""
+    return {
+        "totals": metrics.one(conn, sla.TOTALS, period),
+        "days": every_day(metrics.rows(conn, sla.DAYS, period), period, sla.QUIET_DAY),
+        "breaches": metrics.rows(conn, sla.BREACHES, period),
+        "breaches_listed_at_most": sla.BREACH_LIMIT,
+        "exports": {
+            mart: f"/api/v1/export/{mart}.csv?{urlencode(_export_params(period))}"
+            for mart in export.EXPORTS
+        },
+    }
+
+
+def _export_params(period: Period) -> dict:
+    params = {"start": period.start.isoformat(), "end": period.end.isoformat()}
+    if period.business_number:
+        params["business_number"] = period.business_number
+    return params
+
+
+@blueprint.get("/export/<mart>.csv")
+def export_csv(mart: str):
+    """The rows of ``responses``, ``conversations`` or ``sla_breaches`` for a date range, as
+    CSV, streamed."""
+    if mart not in export.EXPORTS:
+        reason = f"no export {mart!r}; one of {', '.join(export.EXPORTS)}"
+        return jsonify(error="not found", reason=reason), 404
+    try:
+        conn = _connect()
+    except NOT_BUILT_ERRORS:
+        return jsonify(error="service unavailable", reason=NOT_BUILT), 503
+    except psycopg.OperationalError:
+        return jsonify(error="service unavailable", reason=UNREACHABLE), 503
+    try:
+        conn.execute(f"set statement_timeout = '{export.EXPORT_TIMEOUT}'")
+        conn.execute("set timezone = 'UTC'")  # times in the file as in the JSON answers
+        period = period_from_args(request.args, conn)
+        build = freshness.as_json(freshness.latest_build(conn))
+        copying = ExitStack()
+        statement = export.copy_statement(mart)
+        copy = copying.enter_context(conn.cursor().copy(statement, period.params()))
+        first = next(iter(copy), b"")  # fails here, before the answer starts, if it fails
+    except BadFilter as exc:
+        conn.close()
+        return jsonify(error="bad request", reason=str(exc)), 400
+    except NOT_BUILT_ERRORS:
+        conn.close()
+        return jsonify(error="service unavailable", reason=NOT_BUILT), 503
+    except psycopg.OperationalError:
+        conn.close()
+        return jsonify(error="service unavailable", reason=UNREACHABLE), 503
+
+    def rows():
+        try:
+            yield bytes(first)
+            for chunk in copy:
+                yield bytes(chunk)
+        finally:
+            # A client that hangs up mid-way leaves the rest unread: the connection goes.
+            with suppress(psycopg.Error):
+                copying.close()
+            conn.close()
+
+    name = f"{mart}_{period.start}_{period.end}.csv"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Built-At": build["built_at"] or "",
+        "X-Data-As-Of": build["as_of"] or "",
+    }
+    return Response(stream_with_context(rows()), mimetype="text/csv", headers=headers)
+
+
 @blueprint.get("/metrics/business-numbers")
 def business_numbers():
     try:
@@ -112,7 +215,7 @@ def business_numbers():
             numbers = metrics.rows(conn, metrics.BUSINESS_NUMBERS)
             build = freshness.as_json(freshness.latest_build(conn))
             return jsonify(business_numbers=numbers, **build)
-    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
+    except (*NOT_BUILT_ERRORS, psycopg.OperationalError):
         return jsonify(business_numbers=[], **freshness.as_json(None))
 
 

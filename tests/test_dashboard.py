@@ -2,9 +2,12 @@
 every figure equal to the daily marts dbt built, the business-number filter, and the page in a
 real browser (headless Chromium) drawing the API's numbers."""
 
+import csv
+import io
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +31,9 @@ from wa_analytics.core.processes import free_port, spawn_cli, stop_all, wait_rea
 from wa_analytics.demo.traffic import Delivery, generate_traffic
 
 OTHER_NUMBER = "200000000000001"
-ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents"]
+ENDPOINTS = [
+    "summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents", "sla"
+]  # fmt: skip
 
 
 def other_number_traffic() -> list[Delivery]:
@@ -362,6 +367,22 @@ def test_the_page_draws_the_apis_numbers_in_headless_chromium(browser, dashboard
     assert "(days and hours in UTC)" in page.inner_text("#period")
     assert rows.nth(0).locator("td").nth(0).inner_text() == agents[0]["agent_id"]
     assert rows.nth(0).locator("td").nth(1).inner_text() == f"{agents[0]['responses']:,}"
+
+    sla = answers["sla"]
+    assert charts["sla-days"]["labels"] == [d["activity_date"] for d in sla["days"]]
+    assert charts["sla-days"]["data"] == [
+        [d[key] for d in sla["days"]]
+        for key in ("answered_within_target", "answered_late", "open_past_target")
+    ]
+    assert charts["sla-buckets"]["data"][0] == [
+        sla["totals"][f"first_responses_{b}"] for b in ("under_1m", "1_to_5m", "5_to_15m",
+                                                        "15_to_60m", "over_60m")
+    ]  # fmt: skip
+    breaches = page.locator("#sla-breaches tbody tr")
+    assert breaches.count() == len(sla["breaches"]) > 0
+    assert breaches.nth(0).locator("td").nth(0).inner_text() == sla["breaches"][0]["contact_id"]
+    for mart, href in sla["exports"].items():
+        assert page.get_attribute(f"#export-{mart}", "href") == href
     assert errors == []
 
 
@@ -477,3 +498,91 @@ def test_quiet_days_are_gaps_and_response_times_on_a_log_axis(browser, dashboard
     assert max(times["data"][1][2:]) > 100 * min(times["data"][0][2:]), times  # as they are here
     assert max(times["above_axis"]) - min(times["above_axis"]) > 0.1 * times["height"], times
     assert errors == []
+
+
+def test_sla_figures_and_breaches_are_the_marts(api, openapi, marts):
+    first, last = data_range(marts)
+    period = {"start": first.isoformat(), "end": last.isoformat()}
+    _, sla = get(api, openapi, "sla", **period)
+    expected = marts.execute(
+        "select sum(waits), sum(answered_within_target), sum(answered_late), sum(breached),"
+        " sum(answered_within_target)::float"
+        " / nullif(sum(answered_within_target + answered_late + open_past_target), 0)"
+        " from marts.sla_attainment_daily"
+    ).fetchone()
+    totals = sla["totals"]
+    got = (totals["waits"], totals["answered_within_target"], totals["answered_late"],
+           totals["breached"], totals["attainment_rate"])  # fmt: skip
+    assert got == pytest.approx(tuple(expected))
+    assert totals["waits"] > totals["breached"] > 0
+    assert totals["first_responses"] == sum(
+        totals[f"first_responses_{b}"] for b in ("under_1m", "1_to_5m", "5_to_15m", "15_to_60m",
+                                                 "over_60m")
+    )  # fmt: skip
+    assert sum(d["breached"] for d in sla["days"]) == totals["breached"]
+    listed = sla["breaches"]
+    assert len(listed) == min(totals["breached"], sla["breaches_listed_at_most"])
+    assert [b["activity_date"] for b in listed] == sorted(
+        (b["activity_date"] for b in listed), reverse=True
+    )
+    assert all(
+        b["seconds_late"] > 0 and (b["agent_id"] is None or not b["is_open"]) for b in listed
+    )
+
+
+@pytest.mark.parametrize(
+    ("mart", "day"),
+    [("responses", "activity_date"), ("conversations", "opened_date"),
+     ("sla_breaches", "activity_date")],
+)  # fmt: skip
+def test_the_rows_behind_the_figures_download_as_csv(api, openapi, marts, mart, day):
+    first, last = data_range(marts)
+    middle = first + (last - first) / 2
+    for params, where in [
+        ({"start": first.isoformat(), "end": last.isoformat()}, "true"),
+        ({"start": middle.isoformat(), "end": last.isoformat(), "business_number": OTHER_NUMBER},
+         f"{day} >= '{middle}' and business_phone_number_id = '{OTHER_NUMBER}'"),
+    ]:  # fmt: skip
+        _, sla = get(api, openapi, "sla", **params)
+        response = api.get(sla["exports"][mart])
+        assert response.status_code == 200 and response.mimetype == "text/csv"
+        assert response.headers["X-Built-At"] == sla["built_at"]
+        rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+        columns = [
+            name for (name,) in marts.execute(
+                "select column_name from information_schema.columns where table_schema = 'marts'"
+                " and table_name = %s order by ordinal_position", (mart,),
+            )
+        ]  # fmt: skip
+        assert rows[0] == columns
+        expected = marts.execute(
+            f"select count(*) from marts.{mart} where {where} and {day} <= %s", (last,)
+        ).fetchone()[0]
+        assert len(rows) - 1 == expected
+    assert api.get("/api/v1/export/events.csv").status_code == 404
+    assert api.get(f"/api/v1/export/{mart}.csv?start=nope").status_code == 400
+
+
+def test_answers_during_a_build_are_whole(api, marts):
+    """dbt replaces the marts it rebuilds whole (reporting_settings, contact_growth_daily,
+    sla_attainment_daily, ...) by renaming a new table into place: a request meanwhile must
+    read the old table or the new one, never an empty one, and never fail."""
+    expected = {
+        endpoint: api.get(f"/api/v1/metrics/{endpoint}").get_json()
+        for endpoint in ("contact-growth", "sla")
+    }
+    building = threading.Thread(target=build)
+    building.start()
+    answers = 0
+    while building.is_alive() or not answers:
+        for endpoint, before in expected.items():
+            response = api.get(f"/api/v1/metrics/{endpoint}")
+            assert response.status_code == 200, response.get_json()
+            body = response.get_json()
+            if endpoint == "contact-growth":
+                assert body["days"] == before["days"]
+            else:
+                assert body["totals"]["waits"] == before["totals"]["waits"] > 0
+            answers += 1
+    building.join()
+    assert answers > 10

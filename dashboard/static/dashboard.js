@@ -251,6 +251,68 @@ function drawAgents(data) {
   }));
 }
 
+// Waits per day by verdict, stacked: within target, late, and still open past target.
+function drawSlaDays(data) {
+  const t = data.totals;
+  document.getElementById("sla-summary").textContent =
+    `${percent(t.attainment_rate)} within target: ${count(t.answered_within_target)} answered in ` +
+    `time, ${count(t.answered_late)} late, ${count(t.open_past_target)} unanswered past target, ` +
+    `${count(t.open_within_target)} still within it`;
+  const series = [["Within target", "answered_within_target", COLORS.accent],
+                  ["Answered late", "answered_late", COLORS.p90],
+                  ["Open past target", "open_past_target", COLORS.failed]];
+  drawChart("sla-days", {
+    type: "bar",
+    data: { labels: data.days.map((d) => d.activity_date),
+            datasets: series.map(([label, key, color]) => ({
+              label, key, data: data.days.map((d) => d[key]), backgroundColor: color })) },
+    options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
+  });
+}
+
+const BUCKETS = [["< 1m", "first_responses_under_1m"], ["1–5m", "first_responses_1_to_5m"],
+                 ["5–15m", "first_responses_5_to_15m"], ["15–60m", "first_responses_15_to_60m"],
+                 ["≥ 60m", "first_responses_over_60m"]];
+
+function drawSlaBuckets(data) {
+  drawChart("sla-buckets", {
+    type: "bar",
+    data: { labels: BUCKETS.map(([label]) => label),
+            datasets: [{ label: "First responses", data: BUCKETS.map(([, key]) => data.totals[key]),
+                         backgroundColor: COLORS.accent }] },
+    options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true } } },
+  });
+}
+
+// The breaches listed (the latest first) and the CSV exports of every row behind the figures.
+function drawSlaBreaches(data) {
+  for (const [mart, href] of Object.entries(data.exports)) {
+    const link = document.getElementById(`export-${mart}`);
+    if (link) link.href = href;
+  }
+  const shown = data.breaches.length;
+  document.getElementById("sla-breaches-count").textContent =
+    `(${count(data.totals.breached)} in the period` +
+    (data.totals.breached > shown ? `, the latest ${shown} listed)` : ")");
+  const body = document.querySelector("#sla-breaches tbody");
+  body.replaceChildren(...data.breaches.map((breach) => {
+    const row = document.createElement("tr");
+    if (breach.is_open) row.className = "open";
+    const cells = [breach.contact_id, breach.activity_date,
+                   breach.wait_kind === "first_response" ? "first" : "next",
+                   breach.waiting_since.slice(0, 16).replace("T", " "),
+                   breach.is_open ? "unanswered" : (breach.agent_id || "unattributed"),
+                   duration(breach.target_seconds), duration(breach.business_seconds),
+                   duration(breach.seconds_late)];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    return row;
+  }));
+}
+
 async function fillBusinessNumbers(selected) {
   const select = document.getElementById("business_number");
   const { business_numbers: numbers } = await getJSON(API + "business-numbers", "");
@@ -307,7 +369,7 @@ async function load({ background = false } = {}) {
   const ticket = ++latestLoad;  // a slower, older answer must not overwrite a newer one
   if (!background) document.body.dataset.state = "loading";
   const params = filters();
-  const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents"];
+  const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents", "sla"];
   try {
     // The summary settles the period (the latest day with data, by default); every other
     // panel asks for exactly that period, so all show the same days.
@@ -337,6 +399,9 @@ async function load({ background = false } = {}) {
     drawDelivery(data.delivery);
     drawDeliveryDays(data.delivery);
     drawAgents(data.agents);
+    drawSlaDays(data.sla);
+    drawSlaBuckets(data.sla);
+    drawSlaBreaches(data.sla);
     showFreshness();
     document.getElementById("error").hidden = true;
     window.dashboard.loads += 1;
