@@ -91,6 +91,25 @@ REPORTS = [
         from marts.conversations group by opened_date order by opened_date
         """,
     ),
+    (
+        "SLA per day (targets: seed sla_targets, in opening hours; open waits as of the build)",
+        """
+        select activity_date, sum(waits)::bigint as waits,
+            sum(answered_within_target)::bigint as within_target,
+            sum(answered_late)::bigint as late, sum(open_past_target)::bigint as open_past_target,
+            sum(answered_within_target)::float
+                / nullif(sum(answered_within_target + answered_late + open_past_target), 0)
+                as attainment_rate
+        from marts.sla_attainment_daily group by activity_date order by activity_date
+        """,
+    ),
+    (
+        "Contacts seen under more than one identifier (number changes, business-scoped ids)",
+        """
+        select count(distinct contact_id) as contacts, count(*) as identifiers
+        from intermediate.int_contact_identities
+        """,
+    ),
 ]
 
 
@@ -158,6 +177,7 @@ def run_demo(args) -> int:
     print(
         f"  Metrics API: {dashboard_url}/api/v1/metrics/summary"
         f" (OpenAPI: {dashboard_url}/api/v1/openapi.json)\n"
+        f"  SLA breaches as CSV: {dashboard_url}/api/v1/export/sla_breaches.csv\n"
         "  `wa-analytics transform` rebuilds the marts every"
         f" {settings.transform_interval_seconds:g}s (WA_TRANSFORM_INTERVAL) as traffic arrives."
         "\n  They keep running in the background; `wa-analytics stop` stops them and the servers."

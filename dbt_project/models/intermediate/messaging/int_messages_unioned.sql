@@ -1,9 +1,10 @@
 -- Every message of every contact, inbound and outbound, each once, with the time it counts at
 -- and one contact: the contact its identifier belongs to (int_contact_identities: one contact
 -- across a number change and a business-scoped user id). Meta's system messages (a number
--- change, say) are no one's message and are left out. is_backfill marks a past message known
--- only from a history backfill: counted in contacts, left out of response, SLA and traffic
--- figures (docs/events.md, "Coexistence").
+-- change, say) are no one's message, and an edit or a deletion of a message (type edit or
+-- revoke, as message echoes report them) is no new one: they are left out. is_backfill marks a
+-- past message known only from a history backfill: counted in contacts, left out of response,
+-- SLA and traffic figures (docs/events.md, "Coexistence").
 -- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
 -- here, in one model, so that the models that read them wait for one build, not two. Each row
@@ -27,10 +28,12 @@ messages_this_run as (
 
 messages as (
     select * from {{ ref('stg_whatsapp__messages') }}
-    {% if is_incremental() %}
-        -- An incremental build recomputes the messages that changed (messages_this_run).
-        where message_id = any(array(select messages_this_run.message_id from messages_this_run))
-    {% endif %}
+    where
+        coalesce(message_type, '') not in ('system', 'edit', 'revoke')
+        {% if is_incremental() %}
+            -- An incremental build recomputes the messages that changed (messages_this_run).
+            and message_id = any(array(select messages_this_run.message_id from messages_this_run))
+        {% endif %}
 ),
 
 identities as (
@@ -57,7 +60,7 @@ inbound as (
         occurred_at,
         loaded_at
     from messages
-    where direction = 'inbound' and message_type is distinct from 'system'
+    where direction = 'inbound'
 ),
 
 outbound_reports as (
