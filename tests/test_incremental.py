@@ -262,3 +262,54 @@ def test_a_report_that_moves_a_message_later_recomputes_it_from_its_old_time(ser
         "select opened_at from marts.conversations where contact_id = %s", (contact,)
     ).fetchall()
     assert [int(o[0].timestamp()) for o in opened] == [now]
+
+
+def test_a_link_that_arrives_after_the_messages_joins_two_contacts(servers, db):
+    """A contact writes from their old number, then from their new one; another writes with a
+    username (only a business-scoped id), then with their number. The links (Meta's number
+    change, and a message naming both) arrive after every message, and after a build: the next,
+    incremental, build gives one contact each, under the id first seen, as a full refresh
+    does, in contact growth, waits and SLA alike."""
+    now = int(time.time()) - 3 * 3600
+    old, new, bsuid, number = "447911000501", "447911000502", "GB.77001122", "447911000503"
+    first = [
+        reclassified(messages=[text_message("wamid.OLD.IN", old, now)]),
+        reclassified(status("wamid.OLD.OUT", old, now + 60, "delivered")),
+        reclassified(messages=[text_message("wamid.NEW.IN", new, now + 7200)]),
+        reclassified(
+            messages=[
+                {**text_message("wamid.U.IN", "", now + 100), "from": None, "from_user_id": bsuid}
+            ]
+        ),  # fmt: skip
+        reclassified(status("wamid.U.OUT", None, now + 200, "read", recipient_user_id=bsuid)),
+    ]
+    system = {"type": "user_changed_number", "wa_id": new, "body": "changed"}
+    links = [
+        reclassified(
+            messages=[
+                {
+                    "from": old,
+                    "id": "wamid.SYS",
+                    "timestamp": str(now + 3600),
+                    "type": "system",
+                    "system": system,
+                }
+            ]
+        ),  # fmt: skip
+        reclassified(
+            messages=[{**text_message("wamid.U.IN2", number, now + 9000), "from_user_id": bsuid}]
+        ),  # fmt: skip
+    ]
+    store_deliveries(servers["database_url"], first)
+    build("--full-refresh")
+    before = {c for (c,) in db.execute("select contact_id from marts.business_contacts")}
+    assert before == {"+447911000501", "+447911000502", bsuid}
+    store_deliveries(servers["database_url"], links)
+    build("--vars", "{incremental_lookback_hours: 0}")
+    incremental = mart_snapshot(db)
+    contacts = {c for (c,) in db.execute("select contact_id from marts.business_contacts")}
+    assert contacts == {"+447911000501", bsuid}
+    # The new number's message is in the conversation the old number's opened: one each.
+    assert db.execute("select count(*) from marts.conversations").fetchone()[0] == 2
+    build("--full-refresh")
+    assert mart_snapshot(db) == incremental
