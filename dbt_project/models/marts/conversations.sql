@@ -1,6 +1,7 @@
 -- One row per WhatsApp customer-service conversation (24-hour window after the contact's
 -- latest inbound message), with its first response.
-{#- The windows open and unanswered when last built are found through the second index. -#}
+{#- The windows open and unanswered when last built are found through the second index;
+    expired_conversations_daily reads the recently closed through the third. -#}
 {{
     config(
         materialized='incremental',
@@ -14,6 +15,7 @@
         indexes=[
             {'columns': ['contact_id']},
             {'columns': ['is_answered', 'is_expired_unanswered', 'closed_at']},
+            {'columns': ['closed_at']},
         ],
     )
 }}

@@ -49,6 +49,13 @@ answered as (
         coalesce(
             waits.response_message_id = conversations.first_response_message_id, false
         ) as is_first_response,
+        -- Nobody had answered the conversation before this reply, even if it came after the
+        -- window: the reply an SLA's first-response target applies to.
+        coalesce(
+            conversations.first_response_at is null
+            or conversations.first_response_at >= waits.responded_at,
+            false
+        ) as is_due_first_response,
         waits.waiting_since,
         waits.responded_at,
         -- Its wait's messages and its conversation's: a longer conversation changes the row.
@@ -127,6 +134,7 @@ final as (
         answered.response_seconds,
         coalesce(open_time.business_response_seconds, 0) as business_response_seconds,
         answered.is_first_response,
+        answered.is_due_first_response,
         {{ to_reporting_time('answered.waiting_since') }}::date as activity_date,
         {{ to_reporting_time('answered.responded_at') }}::date as responded_date,
         answered.waiting_since,
