@@ -33,7 +33,7 @@ open_waits as (
         waits.contact_id,
         conversations.conversation_id,
         conversations.business_phone_number_id,
-        conversations.first_response_message_id is null as is_first_response,
+        conversations.first_response_message_id is null as is_due_first_response,
         waits.waiting_since
     from waits
     left join conversations
@@ -120,13 +120,13 @@ waited as (
         keyed_waits.contact_id,
         keyed_waits.conversation_id,
         keyed_waits.business_phone_number_id,
-        keyed_waits.is_first_response,
+        keyed_waits.is_due_first_response,
         keyed_waits.waiting_since,
         coalesce(
             now_point.seconds_before - wait_point.seconds_before, 0
         )::double precision as business_seconds,
         60 * case
-            when keyed_waits.is_first_response
+            when keyed_waits.is_due_first_response
                 then coalesce(own.first_response_minutes, fallback.first_response_minutes)
             else coalesce(own.next_response_minutes, fallback.next_response_minutes)
         end as target_seconds
@@ -152,7 +152,7 @@ final as (
         conversation_id,
         business_phone_number_id,
         case
-            when is_first_response then 'first_response' else 'next_response'
+            when is_due_first_response then 'first_response' else 'next_response'
         end as wait_kind,
         {{ to_reporting_time('waiting_since') }}::date as activity_date,
         waiting_since,
