@@ -18,7 +18,9 @@ from wa_analytics.core.config import load_settings
 from wa_analytics.core.database import migrate
 from wa_analytics.core.runtime import export_pg_environment
 
-TEST_DATABASE = "wa_analytics_test"
+# Another name (WA_TEST_DATABASE, WA_TEST_REDIS_DB) lets two test runs share the servers.
+TEST_DATABASE = os.environ.get("WA_TEST_DATABASE", "wa_analytics_test")
+TEST_REDIS_DB = os.environ.get("WA_TEST_REDIS_DB", "15")
 
 
 def pytest_addoption(parser):
@@ -56,8 +58,8 @@ def _test_redis_url(tmp_dir: Path) -> str:
     client = redis.Redis.from_url(url)
     kwargs = client.connection_pool.connection_kwargs
     if "path" in kwargs:
-        return f"unix://{kwargs['path']}?db=15"
-    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/15"
+        return f"unix://{kwargs['path']}?db={TEST_REDIS_DB}"
+    return f"redis://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{TEST_REDIS_DB}"
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,11 @@ def test_the_demo_ends_with_a_working_dashboard(servers, db, redis_conn):
         url = re.search(r"Dashboard:\s+(http://\S+)/", run.stdout).group(1)
         assert url == f"http://127.0.0.1:{port}"
         assert run.stdout.rstrip().splitlines()[-1] == f"Dashboard: {url}/"
+        # It prints what WhatsApp cost, the best and the worst campaign and the top ad.
+        assert len(_printed_rows(run.stdout, "What WhatsApp cost")) >= 2
+        best, worst = _printed_rows(run.stdout, "Best and worst campaign")
+        assert best.startswith("best") and worst.startswith("worst")
+        assert len(_printed_rows(run.stdout, "Top click-to-WhatsApp ad")) == 1
         with urllib.request.urlopen(url + "/", timeout=10) as page:
             assert b"WhatsApp analytics" in page.read()
         with urllib.request.urlopen(url + "/api/v1/metrics/summary", timeout=10) as answer:
@@ -42,3 +47,16 @@ def test_the_demo_ends_with_a_working_dashboard(servers, db, redis_conn):
         dashboard_ran = stop_detached("dashboard", load_settings().data_dir)
     # After the finally, not in it: a failure above is reported as itself, not as this one.
     assert dashboard_ran and transform_ran
+
+
+def _printed_rows(stdout: str, title: str) -> list[str]:
+    """The rows of the table the demo printed under ``title`` (report.table's layout: the title,
+    the header, a rule, the rows, then a blank line)."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(title))
+    rows = []
+    for line in lines[start + 3 :]:
+        if not line.strip():
+            break
+        rows.append(line)
+    return rows

@@ -11,16 +11,21 @@ import urllib.request
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 from helpers import TEST_SECRETS
 from reference_metrics import (
+    ad_conversations,
     contact_growth_daily,
+    funnel,
     hourly_traffic,
+    messaging_costs,
     opening_seconds,
     response_times_daily,
     sla_attainment_daily,
+    template_sends,
 )
 
 from wa_analytics.core.dbt import run_dbt
@@ -243,3 +248,87 @@ def test_contacts_and_sla_match_the_definitions(loaded, db, demo_traffic, timezo
     for since, responded, seconds, target, late_by in breaches:
         assert seconds == pytest.approx(opening_seconds(since, responded, timezone))
         assert late_by == pytest.approx(seconds - target) and late_by > 0
+
+
+FUNNEL = ["messages_sent", "messages_delivered", "messages_read", "messages_failed",
+          "messages_replied", "messages_clicked", "opt_outs", "resumes",
+          "median_seconds_to_read", "median_seconds_to_reply"]  # fmt: skip
+
+
+def _rounded(figures: dict) -> dict:
+    return {k: round(float(v), 6) if isinstance(v, float | Decimal) else v
+            for k, v in figures.items()}  # fmt: skip
+
+
+def test_costs_campaigns_and_ads_match_the_definitions(loaded, db, demo_traffic):
+    """What WhatsApp cost, what each template and campaign brought and what each ad brought, as
+    an independent reading of the definitions computes them from the truth, in a time zone
+    whose local days are not UTC's."""
+    timezone = "America/Sao_Paulo"
+    result = run_dbt(
+        ["build", "--full-refresh", "--vars", f"{{reporting_timezone: {timezone}}}"],
+        check=False, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:]
+    zone = ZoneInfo(timezone)
+    truth = demo_traffic.truth
+
+    costs = db.execute(
+        "select activity_date, pricing_category, pricing_type, market, sum(messages_charged),"
+        " sum(messages_free), sum(estimated_cost), sum(estimated_savings)"
+        " from marts.messaging_costs_daily group by 1, 2, 3, 4"
+    ).fetchall()
+    expected = messaging_costs(truth, timezone)
+    assert {row[:4]: [int(row[4]), int(row[5]), row[6], row[7]] for row in costs} == {
+        key: figures for key, figures in expected.items()
+    }
+    assert {row[2] for row in costs} >= {"regular", "free_customer_service", "free_entry_point"}
+    assert sum(row[6] for row in costs) > 0
+
+    sends = template_sends(truth)
+    per_template, per_campaign = defaultdict(list), defaultdict(list)
+    for send in sends:
+        message = send["message"]
+        day = message.occurred_at.astimezone(zone).date()
+        per_template[(day, *message.template)].append(send)
+        if message.campaign:
+            per_campaign[message.campaign[0]].append(send)
+    rows = db.execute(
+        f"select activity_date, template_name, template_language, template_category,"
+        f" {', '.join(FUNNEL)} from marts.template_performance_daily"
+    ).fetchall()
+    assert {row[:4]: _rounded(dict(zip(FUNNEL, row[4:], strict=True))) for row in rows} == {
+        key: _rounded(funnel(group)) for key, group in per_template.items()
+    }
+    rows = db.execute(f"select campaign_id, {', '.join(FUNNEL)} from marts.campaign_funnel")
+    actual = {row[0]: _rounded(dict(zip(FUNNEL, row[1:], strict=True))) for row in rows}
+    assert actual == {key: _rounded(funnel(group)) for key, group in per_campaign.items()}
+    assert sum(f["messages_clicked"] for f in actual.values()) > 0
+    assert sum(f["opt_outs"] for f in actual.values()) > 0
+    assert sum(f["messages_failed"] for f in actual.values()) > 0
+
+    columns = ["contact_id", "source_id", "opened_at", "is_new_contact", "is_answered",
+               "first_response_seconds", "outbound_messages", "free_entry_point_messages"]  # fmt: skip
+    rows = db.execute(f"select {', '.join(columns)} from marts.ad_conversations").fetchall()
+    conversations = ad_conversations(truth)
+    assert sorted(rows, key=str) == sorted(
+        (tuple(c[k] for k in columns) for c in conversations), key=str
+    )
+    assert any(c["is_new_contact"] for c in conversations)
+    assert any(not c["is_new_contact"] for c in conversations)
+    assert any(c["free_entry_point_messages"] for c in conversations)
+    per_ad = defaultdict(Counter)
+    for c in conversations:
+        figures = per_ad[(c["opened_at"].astimezone(zone).date(), c["source_id"])]
+        figures.update(conversations=1, new_contacts=c["is_new_contact"],
+                       conversations_answered=c["is_answered"],
+                       outbound_messages=c["outbound_messages"],
+                       free_entry_point_messages=c["free_entry_point_messages"])  # fmt: skip
+    names = ["conversations", "new_contacts", "conversations_answered", "outbound_messages",
+             "free_entry_point_messages"]  # fmt: skip
+    rows = db.execute(
+        f"select activity_date, source_id, {', '.join(names)} from marts.ad_performance_daily"
+    ).fetchall()
+    assert {row[:2]: dict(zip(names, row[2:], strict=True)) for row in rows} == {
+        key: {name: figures[name] for name in names} for key, figures in per_ad.items()
+    }

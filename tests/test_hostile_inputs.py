@@ -194,6 +194,32 @@ QUARANTINE_CASES = [
     ("CRM event without a contact", CRM,
      {"event": "whatsapp.message.received", "timestamp": NOW, "message": {"id": "wamid.T"}},
      "contact"),
+    ("status pricing that is not an object", WA,
+     cloud_api_delivery(statuses=[status("wamid.T", "16315551234", NOW, pricing="free")]),
+     "'pricing' is not an object"),
+    ("status billable that is not true or false", WA,
+     cloud_api_delivery(statuses=[status("wamid.T", "16315551234", NOW,
+                                         pricing={"billable": "yes", "type": "regular"})]),
+     "'pricing.billable'"),
+    ("ad referral without its id", WA,
+     cloud_api_delivery([text_message("wamid.T", "16315551234", NOW)
+                         | {"referral": {"source_type": "ad", "headline": "Sale"}}]),
+     "'referral.source_id'"),
+    ("CRM template without a name", CRM,
+     crm_event("whatsapp.message.sent", "wamid.T", "+16315551234", NOW)
+     | {"message": {"id": "wamid.T", "template": {"language": "en_US"}}}, "'template.name'"),
+    ("CRM campaign that is not an object", CRM,
+     crm_event("whatsapp.message.sent", "wamid.T", "+16315551234", NOW, campaign=7), "'campaign'"),
+    ("marketing preference neither stop nor resume", WA,
+     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "user_preferences",
+      "value": {"user_preferences": [{"wa_id": "16315551234", "category": "marketing_messages",
+                                      "value": "pause", "timestamp": NOW}]}}]}]},
+     "'stop' or 'resume'"),
+    ("marketing preference about no one", WA,
+     {"object": "whatsapp_business_account", "entry": [{"changes": [{"field": "user_preferences",
+      "value": {"user_preferences": [{"category": "marketing_messages", "value": "stop",
+                                      "timestamp": NOW}]}}]}]},
+     "both missing"),
 ]  # fmt: skip
 
 

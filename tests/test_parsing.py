@@ -289,6 +289,7 @@ def _status_notification(item: object, metadata: object = None, field: str = "me
 
 
 FAILED = status("wamid.F", WA_ID, T0, "failed", errors=[{"code": 131026, "title": "Undeliverable"}])
+BY_BSUID = {"id": "wamid.B", "status": "read", "timestamp": T0, "recipient_user_id": "BR.13491208"}
 ONE_STATUS_NOTIFICATIONS = [
     _status_notification(status("wamid.D", WA_ID, T0), {"phone_number_id": "1065"}),
     _status_notification(status("wamid.R", WA_ID, T0, "read"), {"display_phone_number": 1555}),
@@ -304,6 +305,11 @@ ONE_STATUS_NOTIFICATIONS = [
     _status_notification("not an object"),
     _status_notification(status("wamid.X", WA_ID, T0), field="message_template_status_update"),
     _status_notification(status("wamid.Y", WA_ID, T0), metadata="odd"),
+    _status_notification(status("wamid.PT", WA_ID, T0, pricing={"type": "free_entry_point"})),
+    _status_notification(status("wamid.PX", WA_ID, T0, pricing={"billable": "yes"})),
+    _status_notification(status("wamid.PS", WA_ID, T0, pricing="free")),
+    _status_notification(BY_BSUID),
+    _status_notification(status("wamid.NG", "80012345678", T0)),  # a number of no region
 ]
 
 

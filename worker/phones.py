@@ -120,7 +120,8 @@ def _strips_something(national_prefix: re.Pattern | None, national: str) -> bool
     return found is not None and found.end() > 0
 
 
-_Regions = tuple[tuple[re.Pattern | None, dict[int, re.Pattern]], ...]
+# Per region of a country code: its leading-digits pattern, its valid numbers by length, its name.
+_Regions = tuple[tuple[re.Pattern | None, dict[int, re.Pattern], str], ...]
 
 
 @lru_cache(maxsize=1024)
@@ -148,7 +149,7 @@ def _is_valid_in(regions: _Regions, national: str) -> bool:
     if len(regions) == 1:
         pattern = regions[0][1].get(len(national))
         return pattern is not None and pattern.fullmatch(national) is not None
-    for leading_digits, by_length in regions:
+    for leading_digits, by_length, _ in regions:
         pattern = by_length.get(len(national))
         if leading_digits is not None:
             # The region whose leading digits match is the number's region, valid there or not.
@@ -157,6 +158,33 @@ def _is_valid_in(regions: _Regions, national: str) -> bool:
         elif pattern is not None and pattern.fullmatch(national) is not None:
             return True
     return False
+
+
+def region_of_number(e164: str) -> str | None:
+    """The region of a valid E.164 number, as ``phonenumbers.region_code_for_number`` gives it
+    (ISO 3166-1 alpha-2), from the same precompiled metadata as ``plainly_canonical``; None for
+    a non-geographic number (+800, +882, ...: region "001") or one no region claims."""
+    digits = e164[1:]
+    if e164[:1] != "+" or not (digits.isascii() and digits.isdigit()):
+        return None
+    for size in (1, 2, 3):
+        if (plan := _numbering_plan(digits[:size])) is not None:
+            return _region_in(plan[1], digits[size:])
+    return None
+
+
+def _region_in(regions: _Regions, national: str) -> str | None:
+    if len(regions) == 1:
+        return None if regions[0][2] == "001" else regions[0][2]
+    # A code shared by several regions (+1, +7, +44, ...): the first whose leading digits match,
+    # or, for a region without them, in which the number is valid (phonenumbers' own order).
+    for leading_digits, by_length, region in regions:
+        if leading_digits is not None:
+            if leading_digits.match(national):
+                return region
+        elif (pattern := by_length.get(len(national))) and pattern.fullmatch(national):
+            return region
+    return None
 
 
 # The kinds of number phonenumbers' is_valid_number accepts (_number_type_helper's order).
@@ -169,19 +197,19 @@ _NUMBER_TYPES = (
 @lru_cache(maxsize=1024)
 def _valid_patterns(code: int) -> _Regions:
     """Per region of country code ``code``, in phonenumbers' order: its leading-digits pattern
-    (which decides the region of a number sharing the code) and, per length of national number,
-    one pattern matching exactly the numbers of that length valid in the region."""
+    (which decides the region of a number sharing the code), per length of national number one
+    pattern matching exactly the numbers of that length valid in the region, and its name."""
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
     if len(regions) == 1:
         # A code of one region (or of a non-geographic entity, "001") has no leading digits.
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-        return ((None, _patterns_by_length(metadata)),)
+        return ((None, _patterns_by_length(metadata), regions[0]),)
     found = []
     for region in regions:
         metadata = PhoneMetadata.metadata_for_region(region, None)
         if metadata is not None:
             leading = re.compile(metadata.leading_digits) if metadata.leading_digits else None
-            found.append((leading, _patterns_by_length(metadata)))
+            found.append((leading, _patterns_by_length(metadata), region))
     return tuple(found)
 
 

@@ -13,11 +13,18 @@ from wa_analytics.core.queueing import Envelope
 from worker.enrichment import enrich
 from worker.parsing.crm import parse_crm_event
 from worker.parsing.errors import ParseError
-from worker.parsing.event import Event, Rejected
+from worker.parsing.event import PREFERENCE_UPDATED, Event, Rejected
 from worker.parsing.identity import IDENTITY_PROPERTIES
+from worker.parsing.preferences import preference_message_id
 from worker.parsing.whatsapp import parse_notification, single_status, status_event
 from worker.phones import PhoneRules, pseudonymise
-from worker.redact import holds_no_text, pseudonymise_phones, redact_crm, redact_whatsapp
+from worker.redact import (
+    holds_no_text,
+    pseudonymise_phones,
+    recorded_regions,
+    redact_crm,
+    redact_whatsapp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,22 +273,31 @@ def derived_rows(
 ) -> tuple[list[tuple], list[tuple]]:
     """The event rows and quarantine rows derived from one stored (redacted) delivery."""
     events, rejected = [], []
+    regions = recorded_regions(stored)
     for outcome in derive(source, stored, received_at, rules.default_region):
         if isinstance(outcome, Rejected):
             rejected.append(rejected_row(delivery_id, source, received_at, outcome))
         else:
+            # Enriched before hashing: the contact's region is read from their number, or, in a
+            # delivery stored with its numbers hashed, from what hashing recorded of it.
+            enrich(outcome)
+            if outcome.user_id in regions and "contact_region" not in outcome.properties:
+                outcome.properties["contact_region"] = regions[outcome.user_id]
             if rules.hash_key:
                 pseudonymise_identities(outcome, rules.hash_key)
-            events.append(event_row(enrich(outcome), delivery_id, source, received_at))
+            events.append(event_row(outcome, delivery_id, source, received_at))
     return events, rejected
 
 
 def pseudonymise_identities(event: Event, key: str) -> None:
     """Replace every identifier of a contact that ``event`` holds (its user_id and the ids that
-    link it: worker.parsing.identity) by its keyed hash, so that links still join."""
+    link it: worker.parsing.identity) by its keyed hash, so that links still join; an id
+    derived from the contact (a preference change's) is derived again from the hash."""
     event.user_id = pseudonymise(event.user_id, key)
     for name in IDENTITY_PROPERTIES & event.properties.keys():
         event.properties[name] = pseudonymise(event.properties[name], key)
+    if event.event_name == PREFERENCE_UPDATED:
+        event.message_id = preference_message_id(event)
 
 
 def add_stored_delivery(

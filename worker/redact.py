@@ -5,7 +5,11 @@ must never be stored. Each piece of text is replaced by ``{"redacted_length": n}
 parsers read as a text of length n, so re-deriving gives the same ``content_length``.
 """
 
+import re
+from collections.abc import Callable
+
 from worker.parsing.errors import ParseError
+from worker.parsing.identity import region_of
 from worker.phones import (
     UNPARSEABLE_PREFIX,
     PhoneRules,
@@ -25,6 +29,11 @@ MESSAGE_KEYS_KEPT = frozenset(
     {"from", "to", "id", "timestamp", "type", "context", "errors", "from_user_id",
      "from_parent_user_id", "to_user_id", "to_parent_user_id", "history_context"}
 )  # fmt: skip
+# A click-to-WhatsApp message's ``referral`` keeps the ad's ids, type, link and headline (the
+# advertiser's words); its body and welcome message are redacted like text.
+REFERRAL_KEYS_KEPT = frozenset(
+    {"source_url", "source_id", "source_type", "headline", "ctwa_clid", "media_type"}
+)
 SYSTEM_KEYS_KEPT = frozenset(
     {"type", "wa_id", "new_wa_id", "user_id", "parent_user_id", "previous_user_id",
      "previous_parent_user_id"}
@@ -49,20 +58,33 @@ STATUS_KEYS_KEPT = frozenset(
 # A history backfill (field `history`) keeps each chunk's progress and errors, each thread's
 # contact ids (not the username) and its messages, redacted as messages are.
 HISTORY_CHUNK_KEYS_KEPT = frozenset({"metadata", "errors"})
+# A preference change (field `user_preferences`) keeps the contact's ids and what changed; its
+# `detail` (a sentence) is redacted.
+PREFERENCE_KEYS_KEPT = frozenset(
+    {"wa_id", "user_id", "parent_user_id", "category", "value", "timestamp"}
+)
 THREAD_KEYS_KEPT = frozenset({"id"})
 THREAD_CONTEXT_KEYS_KEPT = frozenset({"wa_id", "user_id", "parent_user_id"})
+CONVERSATION_KEYS_KEPT = frozenset({"id", "origin", "expiration_timestamp"})
 STATUS_INNER_KEYS_KEPT = {
-    "conversation": frozenset({"id", "origin", "expiration_timestamp"}),
+    "conversation": CONVERSATION_KEYS_KEPT,
     "pricing": frozenset({"billable", "pricing_model", "category", "type"}),
 }
 # The CRM event's keys kept as they are; contact, message, agent and error keep their ids only.
 CRM_KEYS_KEPT = frozenset({"event", "timestamp", "status"})
 CRM_INNER_KEYS_KEPT = {
     "contact": frozenset({"phone"}),
-    "message": frozenset({"id", "type"}),
+    "message": frozenset({"id", "type", "template"}),
     "agent": frozenset({"id"}),
     "error": frozenset({"code", "title"}),
 }
+# A send's template (inside `message`) and campaign: names and ids a business chose, no one's text.
+TEMPLATE_KEYS_KEPT = frozenset({"name", "language", "category"})
+CAMPAIGN_KEYS_KEPT = frozenset({"id", "name"})
+# Where a delivery stored with its numbers hashed keeps each pseudonym's region, which the
+# number no longer shows (the event's `contact_region` is read from it on re-derivation).
+PSEUDONYM_REGIONS_KEY = "pseudonym_regions"
+REGION = re.compile(r"[A-Z]{2}")
 
 
 def holds_no_text(payload: dict) -> bool:
@@ -135,7 +157,8 @@ def _redact_change(change: object) -> object:
         return change
     value = _kept(
         change["value"],
-        VALUE_KEYS_WITHOUT_TEXT | {"contacts", "messages", "message_echoes", "history"},
+        VALUE_KEYS_WITHOUT_TEXT
+        | {"contacts", "messages", "message_echoes", "history", "user_preferences"},
     )
     if "metadata" in value:
         value["metadata"] = _kept_dict(value["metadata"], METADATA_KEYS_KEPT)
@@ -153,6 +176,7 @@ def _redact_change(change: object) -> object:
     _redact_each(value, "message_echoes", _redact_message)
     if "history" in value:
         value["history"] = _redact_history(value["history"])
+    _redact_each(value, "user_preferences", lambda item: _kept_dict(item, PREFERENCE_KEYS_KEPT))
     change["value"] = value
     return change
 
@@ -191,9 +215,11 @@ def _redact_each(mapping: dict, key: str, redact) -> None:
 
 def _redact_status(status: object) -> object:
     status = _kept_dict(status, STATUS_KEYS_KEPT)
-    for key, kept in STATUS_INNER_KEYS_KEPT.items():
-        if isinstance(status, dict) and key in status:
-            status[key] = _kept_dict(status[key], kept)
+    if isinstance(status, dict):
+        if "conversation" in status:
+            status["conversation"] = _kept_dict(status["conversation"], CONVERSATION_KEYS_KEPT)
+        if "pricing" in status:
+            status["pricing"] = _kept_object(status["pricing"], STATUS_INNER_KEYS_KEPT["pricing"])
     return status
 
 
@@ -202,13 +228,34 @@ def _kept_dict(value: object, kept: frozenset) -> object:
     return _kept(value, kept) if isinstance(value, dict) else _redact_content(value)
 
 
+def _kept_object(value: object, kept: frozenset) -> object:
+    """``_kept`` for an object the parser refuses when it is malformed (a status's pricing, an
+    ad's referral, a send's template and campaign): what is redacted stays refused. Anything but
+    an object is redacted whole inside a list (a redacted text is an object), and so is a kept
+    key's value that is an object or a list (which may hold text)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return [_redact_content(value)]
+    return {
+        key: inner if key in kept and not isinstance(inner, dict | list) else _redact_content(inner)
+        for key, inner in value.items()
+    }
+
+
 def redact_crm(payload: dict) -> dict:
     """A copy of a CRM event with the message text, caption, names and any key it does not
-    know redacted: only the event, its times, ids, the contact's number and error are kept."""
-    result = _kept(payload, CRM_KEYS_KEPT | CRM_INNER_KEYS_KEPT.keys())
+    know redacted: only the event, its times, ids, the contact's number, error, template and
+    campaign are kept."""
+    result = _kept(payload, CRM_KEYS_KEPT | CRM_INNER_KEYS_KEPT.keys() | {"campaign"})
     for key, kept in CRM_INNER_KEYS_KEPT.items():
         if key in result:
             result[key] = _kept_dict(result[key], kept)
+    message = result.get("message")
+    if isinstance(message, dict) and "template" in message:
+        message["template"] = _kept_object(message["template"], TEMPLATE_KEYS_KEPT)
+    if "campaign" in result:
+        result["campaign"] = _kept_object(result["campaign"], CAMPAIGN_KEYS_KEPT)
     return result
 
 
@@ -220,6 +267,8 @@ def _redact_message(message: object) -> object:
         if key in MESSAGE_KEYS_KEPT
         else _kept_dict(value, SYSTEM_KEYS_KEPT)
         if key == "system" and message.get("type") == "system"
+        else _kept_object(value, REFERRAL_KEYS_KEPT)
+        if key == "referral"
         else _redact_content(value)
         for key, value in message.items()
     }
@@ -252,13 +301,47 @@ def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
     it does not parse, so that re-deriving gives the same user ids and the same quarantine.
 
     Changes ``stored`` (a result of ``redact_*``) in place, copying the items it changes, which
-    may still be shared with the received payload.
+    may still be shared with the received payload. The region of each number (which its
+    pseudonym no longer shows) is recorded in ``stored``, for ``recorded_regions``.
     """
+    regions: dict[str, str] = {}
+
+    def pseudonym(number: object, crm: bool = False) -> str:
+        try:
+            if crm:
+                e164 = crm_phone_to_e164(number, rules.default_region)
+            else:
+                e164 = whatsapp_id_to_e164(number)
+        except ParseError as exc:
+            return UNPARSEABLE_PREFIX + str(exc)
+        hashed = pseudonymise(e164, rules.hash_key)
+        if (region := region_of(e164)) is not None:
+            regions[hashed] = region
+        return hashed
+
+    _pseudonymise_numbers(stored, source, pseudonym)
+    stored.pop(PSEUDONYM_REGIONS_KEY, None)  # a sender's own key of that name (redacted)
+    if regions:
+        stored[PSEUDONYM_REGIONS_KEY] = regions
+    return stored
+
+
+def recorded_regions(stored: dict) -> dict[str, str]:
+    """The regions ``pseudonymise_phones`` recorded in a stored delivery, by pseudonym (none for
+    a delivery stored without hashing, or before regions were recorded)."""
+    found = stored.get(PSEUDONYM_REGIONS_KEY)
+    if not isinstance(found, dict):
+        return {}
+    return {key: region for key, region in found.items()
+            if type(region) is str and REGION.fullmatch(region)}  # fmt: skip
+
+
+def _pseudonymise_numbers(stored: dict, source: str, pseudonym: Callable) -> None:
     if source == "crm":
         contact = stored.get("contact")
         if isinstance(contact, dict) and "phone" in contact:
-            contact["phone"] = _pseudonym(contact["phone"], rules, crm=True)
-        return stored
+            contact["phone"] = pseudonym(contact["phone"], crm=True)
+        return
     for entry in _dicts(stored.get("entry")):
         for change in _dicts(entry.get("changes")):
             value = change.get("value")
@@ -267,56 +350,45 @@ def pseudonymise_phones(stored: dict, source: str, rules: PhoneRules) -> dict:
             business = value.get("metadata", {})
             business = business.get("display_phone_number") if isinstance(business, dict) else None
             for key, fields in (("messages", ("from",)), ("statuses", ("recipient_id",)),
-                                ("contacts", ("wa_id",)), ("message_echoes", ("to",))):  # fmt: skip
+                                ("contacts", ("wa_id",)), ("message_echoes", ("to",)),
+                                ("user_preferences", ("wa_id",))):  # fmt: skip
                 if isinstance(value.get(key), list):
-                    value[key] = [_pseudonymised(item, fields, rules) for item in value[key]]
+                    value[key] = [_pseudonymised(item, fields, pseudonym) for item in value[key]]
             for chunk in _dicts(value.get("history")):
                 if isinstance(chunk.get("threads"), list):
                     threads = chunk["threads"]
-                    chunk["threads"] = [_pseudonymised_thread(t, business, rules) for t in threads]
-    return stored
+                    chunk["threads"] = [
+                        _pseudonymised_thread(thread, business, pseudonym) for thread in threads
+                    ]
 
 
-def _pseudonymised(item: object, fields: tuple, rules: PhoneRules, business=None) -> object:
+def _pseudonymised(item: object, fields: tuple, pseudonym: Callable, business=None) -> object:
     """A copy of ``item`` with the numbers under ``fields`` (and a number change's new number)
     replaced by their pseudonyms; the business's own number is no contact's and stays."""
     if not isinstance(item, dict):
         return item
     item = item | {
-        field: _pseudonym(item[field], rules, crm=False)
+        field: pseudonym(item[field])
         for field in fields
         if field in item and (business is None or item[field] != business)
     }
     if isinstance(item.get("system"), dict):
         system = item["system"]
         item["system"] = system | {
-            field: _pseudonym(system[field], rules, crm=False)
-            for field in ("wa_id", "new_wa_id")
-            if system.get(field)
+            field: pseudonym(system[field]) for field in ("wa_id", "new_wa_id") if system.get(field)
         }
     return item
 
 
-def _pseudonymised_thread(thread: object, business: object, rules: PhoneRules) -> object:
+def _pseudonymised_thread(thread: object, business: object, pseudonym: Callable) -> object:
     if not isinstance(thread, dict):
         return thread
-    thread = _pseudonymised(thread, ("id",), rules)
+    thread = _pseudonymised(thread, ("id",), pseudonym)
     if isinstance(thread.get("context"), dict):
-        thread["context"] = _pseudonymised(thread["context"], ("wa_id",), rules)
+        thread["context"] = _pseudonymised(thread["context"], ("wa_id",), pseudonym)
     if isinstance(thread.get("messages"), list):
         thread["messages"] = [
-            _pseudonymised(message, ("from", "to"), rules, business)
+            _pseudonymised(message, ("from", "to"), pseudonym, business)
             for message in thread["messages"]
         ]
     return thread
-
-
-def _pseudonym(number: object, rules: PhoneRules, crm: bool) -> str:
-    try:
-        if crm:
-            e164 = crm_phone_to_e164(number, rules.default_region)
-        else:
-            e164 = whatsapp_id_to_e164(number)
-    except ParseError as exc:
-        return UNPARSEABLE_PREFIX + str(exc)
-    return pseudonymise(e164, rules.hash_key)

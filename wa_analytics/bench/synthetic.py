@@ -1,8 +1,10 @@
 """Millions of events straight into ``raw.events`` for the dbt measurement, made by Postgres.
 
 Each exchange is five events: a contact writes, an agent answers (the CRM's message.sent), and
-Meta reports sent, delivered and read. Contacts come back every few days; replies take from
-seconds to hours. Going through the webhooks would take longer than the measurement itself.
+Meta reports sent, delivered and read. One answer in ten is a campaign's template (charged), one
+contact message in twenty comes from a click-to-WhatsApp ad. Contacts come back every few days;
+replies take from seconds to hours. Going through the webhooks would take longer than the
+measurement itself.
 """
 
 from dataclasses import dataclass
@@ -30,8 +32,17 @@ select
         'has_media', case when x.kind <= 1 then x.exchange %% 9 = 0 end,
         'agent_id', case when x.kind = 1 then 'agent-' || x.exchange %% 12 end,
         'status', x.status,
-        'pricing_category', case when x.kind in (2, 3) then 'service' end,
-        'is_billable', case when x.kind in (2, 3) then false end,
+        'pricing_category', case when x.kind in (2, 3) then
+            case when x.exchange %% 10 = 0 then 'marketing' else 'service' end end,
+        'pricing_type', case when x.kind in (2, 3) then
+            case when x.exchange %% 10 = 0 then 'regular' else 'free_customer_service' end end,
+        'is_billable', case when x.kind in (2, 3) then x.exchange %% 10 = 0 end,
+        'contact_region', 'US',
+        'template_name', case when x.kind = 1 and x.exchange %% 10 = 0 then 'spring_sale' end,
+        'campaign_id', case when x.kind = 1 and x.exchange %% 10 = 0
+            then 'cmp-' || x.exchange / 100000 end,
+        'referral_source_id', case when x.kind = 0 and x.exchange %% 20 = 1
+            then 'ad-' || x.exchange %% 7 end,
         'business_phone_number_id', '106540352242922',
         'source', x.source
     ))

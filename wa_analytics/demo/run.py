@@ -104,6 +104,38 @@ REPORTS = [
         """,
     ),
     (
+        "What WhatsApp cost (estimate at the example rate card, seed message_rates)",
+        """
+        select pricing_category, pricing_type, currency,
+            sum(messages_charged)::bigint as charged, sum(messages_free)::bigint as free,
+            sum(estimated_cost) as estimated_cost, sum(estimated_savings) as saved_by_free_windows
+        from marts.messaging_costs_daily group by 1, 2, 3 order by estimated_cost desc nulls last
+        """,
+    ),
+    (
+        "Best and worst campaign (by reply rate, then read rate)",
+        """
+        (select 'best' as rank, campaign_name, messages_sent, delivery_rate, read_rate,
+            reply_rate, click_rate, opt_outs
+        from marts.campaign_funnel order by reply_rate desc, read_rate desc nulls last limit 1)
+        union all
+        (select 'worst', campaign_name, messages_sent, delivery_rate, read_rate, reply_rate,
+            click_rate, opt_outs
+        from marts.campaign_funnel order by reply_rate asc, read_rate asc nulls first limit 1)
+        """,
+    ),
+    (
+        "Top click-to-WhatsApp ad (by conversations)",
+        """
+        select source_id, max(headline) as headline, sum(conversations)::bigint as conversations,
+            sum(new_contacts)::bigint as new_contacts,
+            sum(conversations_answered)::bigint as answered,
+            sum(free_entry_point_messages)::bigint as free_entry_point_messages
+        from marts.ad_performance_daily group by source_id
+        order by conversations desc, source_id limit 1
+        """,
+    ),
+    (
         "Contacts seen under more than one identifier (number changes, business-scoped ids)",
         """
         select count(distinct contact_id) as contacts, count(*) as identifiers

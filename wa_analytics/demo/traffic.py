@@ -42,6 +42,26 @@ INBOUND_TYPES = [
 ]
 # Local hours weighted like a support inbox: mornings, after lunch, evenings.
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 14, 20, 24, 22, 16, 18, 20, 20, 18, 14, 14, 16, 12, 8, 4, 2]
+# Campaigns the CRM sends templates in: (campaign id, name, template (name, language, category)).
+# Some templates go out with no campaign (a transactional update).
+CAMPAIGNS = [
+    ("cmp-2026-spring", "Spring sale", ("spring_sale", "en_US", "marketing")),
+    ("cmp-2026-restock", "Back in stock", ("back_in_stock", "es", "marketing")),
+    ("cmp-2026-orders", "Order updates", ("order_update", "en_US", "utility")),
+    (None, None, ("order_update", "en_US", "utility")),
+]
+# Click-to-WhatsApp ads (and a Facebook post's WhatsApp button): id, type, headline, link.
+ADS = [
+    ("120210000000001", "ad", "Free shipping this week", "https://fb.me/free-shipping"),
+    ("120210000000002", "ad", "Talk to a stylist", "https://fb.me/stylist"),
+    ("120210000000003", "post", "New arrivals", "https://www.facebook.com/shop/posts/3"),
+]
+# What the contact does with a campaign's first sends (campaign_send's rolls): clicks, writes
+# back, writes back too late, stops and resumes marketing messages, stops them; the last one
+# fails.
+FIRST_OUTCOMES = [0.1, 0.3, 0.37, 0.44, 0.5, 0.99]
+# Meta's free entry point window after a conversation from an ad: replies are free for 72 hours.
+FREE_ENTRY_POINT = timedelta(hours=72)
 FAILURES = [
     (131026, "Message undeliverable"),
     (131047, "Re-engagement message"),
@@ -64,6 +84,12 @@ class TruthMessage:
     agent_id: str | None = None
     message_type: str = "text"
     is_backfill: bool = False
+    # A template send: (name, language, category) and (campaign id, name); a reply: the message
+    # it names (a button click); a contact's message after an ad: the ad's id.
+    template: tuple | None = None
+    campaign: tuple | None = None
+    context_message_id: str | None = None
+    ad_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +97,23 @@ class TruthStatus:
     message_id: str
     status: str
     occurred_at: datetime
+    # Meta's pricing object on the status (None when it carries none) and the contact's region.
+    pricing: tuple | None = None  # (billable, category, type)
+    region: str | None = None
+
+
+@dataclass(frozen=True)
+class TruthPreference:
+    user_id: str
+    preference: str  # stop or resume (marketing messages)
+    occurred_at: datetime
 
 
 @dataclass
 class Truth:
     messages: list[TruthMessage] = field(default_factory=list)
     statuses: list[TruthStatus] = field(default_factory=list)
+    preferences: list[TruthPreference] = field(default_factory=list)
 
 
 @dataclass
@@ -96,11 +133,14 @@ class _Contact:
     crm_phone: str
     utc_offset: float
     name: str
+    region: str = ""
     # The business-scoped user id Meta sends beside (or, with number_hidden, instead of) the number.
     bsuid: str | None = None
     number_hidden: bool = False
     # The id the person was first seen with: what the pipeline must count them under.
     truth_id: str | None = None
+    # Until when replies are free: 72 hours after the contact's latest message from an ad.
+    free_entry_point_until: datetime | None = None
 
     def seen_as(self) -> str:
         """The person's id in the truth, fixed at their first event."""
@@ -129,6 +169,7 @@ class _Generator:
         self.outbound_reports: dict[str, list] = {}
         self.messages: dict[str, TruthMessage] = {}
         self.statuses: dict[tuple[str, str], TruthStatus] = {}
+        self.preferences: list[TruthPreference] = []
         self.stats = {
             "contacts": 0,
             "inbound_messages": 0,
@@ -140,6 +181,10 @@ class _Generator:
             "business_app_replies": 0,
             "number_changes": 0,
             "backfilled_messages": 0,
+            "campaign_sends": 0,
+            "button_clicks": 0,
+            "opt_outs": 0,
+            "ad_referrals": 0,
         }
         self.seq = 0
         self.numbers: set[str] = set()
@@ -168,7 +213,7 @@ class _Generator:
         ]
         contact = _Contact(
             _whatsapp_spelling(e164, self.rng), e164, self.rng.choice(styles), offset,
-            f"Contact {index}",
+            f"Contact {index}", region,
         )  # fmt: skip
         if self.rng.random() < 0.3:
             contact.bsuid = self.bsuid(region)
@@ -191,21 +236,37 @@ class _Generator:
         self.seq += 1
         self.reports.append(_Report(send_at, self.seq, path, payload))
 
-    def inbound(self, contact: _Contact, at: datetime) -> None:
-        message_type = self.rng.choices(*zip(*INBOUND_TYPES, strict=True))[0]
+    def inbound(
+        self,
+        contact: _Contact,
+        at: datetime,
+        message_type: str | None = None,
+        context: str | None = None,
+        ad: tuple | None = None,
+    ) -> None:
+        """A contact's message; ``context`` the message it replies to (a button click on a
+        template), ``ad`` the click-to-WhatsApp ad it came from (Meta's referral)."""
+        if message_type is None and self.stats["inbound_messages"] < len(INBOUND_TYPES):
+            # The first messages show every type once, however little traffic is asked for.
+            message_type = INBOUND_TYPES[self.stats["inbound_messages"]][0]
+        message_type = message_type or self.rng.choices(*zip(*INBOUND_TYPES, strict=True))[0]
         message_id = self.message_id()
         self.messages[message_id] = TruthMessage(
-            message_id, contact.seen_as(), "inbound", at, message_type=message_type
-        )
+            message_id, contact.seen_as(), "inbound", at, message_type=message_type,
+            context_message_id=context, ad_id=ad[0] if ad else None,
+        )  # fmt: skip
         self.stats["inbound_messages"] += 1
-        self.meta_items.append(
-            (
-                at,
-                "messages",
-                _meta_message(message_id, contact, at, message_type, self.rng),
-                contact,
-            )
-        )
+        item = _meta_message(message_id, contact, at, message_type, self.rng)
+        if context:
+            item["context"] = {"from": BUSINESS["display_phone_number"], "id": context}
+        if ad:
+            contact.free_entry_point_until = at + FREE_ENTRY_POINT
+            self.stats["ad_referrals"] += 1
+            item["referral"] = {"source_url": ad[3], "source_id": ad[0], "source_type": ad[1],
+                                "headline": ad[2], "body": "Write to us on WhatsApp",
+                                "media_type": "image", "image_url": "https://fb.me/i.jpg",
+                                "ctwa_clid": f"ARA{self.rng.getrandbits(64):016x}"}  # fmt: skip
+        self.meta_items.append((at, "messages", item, contact))
         if self.rng.random() < 0.3 and not contact.number_hidden:  # the CRM relays some too
             self.report(
                 at + timedelta(seconds=self.rng.randint(1, 20)),
@@ -219,12 +280,31 @@ class _Generator:
                 ),
             )
 
-    def outbound(self, contact: _Contact, at: datetime, agent: str | None, template: bool) -> None:
+    def outbound(
+        self,
+        contact: _Contact,
+        at: datetime,
+        agent: str | None,
+        campaign: tuple | None = None,
+        fails: bool = False,
+    ) -> str:
+        """A message to the contact: an agent's reply, or (``campaign``: CAMPAIGNS' item) a
+        template the CRM sends; its id. Some fail (all that ``fails`` says must)."""
         message_id = self.message_id()
         reported = []
+        if campaign:
+            # The CRM reports every template it sends, with the template and the campaign.
+            reported.append(at)
+            payload = self.crm(contact, "whatsapp.message.sent", message_id, at)
+            payload["message"] |= {"type": "template", "template": dict(
+                zip(("name", "language", "category"), campaign[2], strict=True))}  # fmt: skip
+            if campaign[0]:
+                payload["campaign"] = {"id": campaign[0], "name": campaign[1]}
+            self.report(at + timedelta(seconds=self.rng.randint(0, 5)), CRM_PATH, payload)
+        pricing = self.pricing(contact, at, campaign)
         if agent and not contact.number_hidden and self.rng.random() < 0.15:
             self.echo(contact, message_id, at)
-            return
+            return message_id
         if agent and not contact.number_hidden and self.rng.random() < 0.8:
             # The CRM reports the send; otherwise the reply is known only from Meta's statuses.
             reported.append(at)
@@ -242,7 +322,7 @@ class _Generator:
             )
         sent_at = at + timedelta(seconds=self.rng.randint(0, 3))
         timeline = [("sent", sent_at)]
-        if self.rng.random() < 0.05:
+        if self.rng.random() < 0.05 or fails:
             timeline.append(("failed", sent_at + timedelta(seconds=self.rng.randint(1, 30))))
             self.stats["failed"] += 1
         else:
@@ -256,16 +336,15 @@ class _Generator:
             timeline = timeline[1:]  # Meta's "sent" notification never arrived
         for name, when in timeline:
             reported.append(when)
-            self.statuses[(message_id, name)] = TruthStatus(message_id, name, when)
+            priced = pricing if name in ("sent", "delivered") else None
+            self.statuses[(message_id, name)] = TruthStatus(
+                message_id, name, when, priced, contact.region
+            )
             self.stats["statuses"] += 1
             self.meta_items.append(
-                (
-                    when,
-                    "statuses",
-                    _meta_status(message_id, contact, when, name, template, self.rng),
-                    contact,
-                )
-            )
+                (when, "statuses", _meta_status(message_id, contact, when, name, priced, self.rng),
+                 contact)
+            )  # fmt: skip
             if self.rng.random() < 0.2 and not contact.number_hidden:  # the CRM relays some
                 extra = {"status": name}
                 if name == "failed":
@@ -276,8 +355,63 @@ class _Generator:
                     self.crm(contact, "whatsapp.status.updated", message_id, when, **extra),
                 )
         self.messages[message_id] = TruthMessage(
-            message_id, contact.seen_as(), "outbound", min(reported), agent_id=agent
-        )
+            message_id, contact.seen_as(), "outbound", min(reported), agent_id=agent,
+            template=campaign[2] if campaign else None,
+            campaign=campaign[:2] if campaign and campaign[0] else None,
+        )  # fmt: skip
+        return message_id
+
+    def pricing(self, contact: _Contact, at: datetime, campaign: tuple | None) -> tuple:
+        """Meta's pricing of a message (billable, category, type), per-message pricing: a
+        template is charged at its category's rate, unless a utility template lands in an open
+        customer-service window; replies are free, and so is everything within 72 hours of a
+        conversation from an ad (free entry point)."""
+        if contact.free_entry_point_until and at < contact.free_entry_point_until:
+            return (False, campaign[2][2] if campaign else "service", "free_entry_point")
+        if not campaign:
+            return (False, "service", "free_customer_service")
+        category = campaign[2][2]
+        if category == "utility" and self.rng.random() < 0.3:
+            return (False, category, "free_customer_service")
+        return (True, category, "regular")
+
+    def preference(self, contact: _Contact, at: datetime, value: str) -> None:
+        """Meta's user_preferences webhook: the contact stopped (or resumed) marketing messages."""
+        self.preferences.append(TruthPreference(contact.seen_as(), value, at))
+        item = {"wa_id": contact.wa_id, "detail": "User requested to stop marketing messages",
+                "category": "marketing_messages", "value": value,
+                "timestamp": str(int(at.timestamp()))}  # fmt: skip
+        if contact.bsuid:
+            item["user_id"] = contact.bsuid
+        self.meta_items.append((at, "user_preferences", item, contact))
+
+    def campaign_send(self, contact: _Contact, at: datetime) -> None:
+        """A template from a campaign, and what the contact does with it: clicks its button,
+        writes back, stops marketing messages (and sometimes resumes them), or nothing."""
+        # The first sends show each outcome once, however little traffic is asked for.
+        first = self.stats["template_sends"] < len(FIRST_OUTCOMES)
+        campaign = CAMPAIGNS[0] if first else self.rng.choice(CAMPAIGNS)
+        roll = FIRST_OUTCOMES[self.stats["template_sends"]] if first else self.rng.random()
+        fails = first and self.stats["template_sends"] == len(FIRST_OUTCOMES) - 1
+        message_id = self.outbound(contact, at, None, campaign, fails)
+        self.stats["template_sends"] += 1
+        self.stats["campaign_sends"] += campaign[0] is not None
+        later = at + timedelta(seconds=int(self.rng.lognormvariate(6.5, 1.2)))
+        if roll < 0.25:
+            self.inbound(contact, later, "button", context=message_id)
+            self.stats["button_clicks"] += 1
+        elif roll < 0.35:
+            self.inbound(contact, later, "text")
+        elif roll < 0.40:
+            too_late = at + timedelta(hours=self.rng.randint(25, 40))
+            if too_late < self.start + timedelta(days=self.days):  # no message from the future
+                self.inbound(contact, too_late, "text")
+        elif roll < 0.6 and campaign[2][2] == "marketing":
+            self.preference(contact, later, "stop")
+            self.stats["opt_outs"] += 1
+            if roll < 0.45 or self.rng.random() < 0.3:
+                self.preference(contact, later + timedelta(minutes=self.rng.randint(5, 300)),
+                                "resume")  # fmt: skip
 
     def echo(self, contact: _Contact, message_id: str, at: datetime) -> None:
         """A reply a person sent from the WhatsApp Business app: Meta reports it as a message
@@ -394,22 +528,25 @@ class _Generator:
 
     # -- the story -----------------------------------------------------------------------------
     def conversation(self, contact: _Contact, at: datetime) -> None:
+        # Some conversations start from a click-to-WhatsApp ad: its first message says which.
+        ad = self.rng.choice(ADS) if self.rng.random() < 0.15 else None
         for _ in range(self.rng.choice([1, 1, 1, 2, 2, 3])):
             for burst_index in range(self.rng.choice([1, 1, 1, 2, 2, 3, 4])):  # a burst
                 if burst_index:
                     at += timedelta(seconds=self.rng.randint(3, 90))
-                self.inbound(contact, at)
+                self.inbound(contact, at, ad=ad)
+                ad = None
             if self.rng.random() < 0.12:
                 return  # nobody answers: the wait stays open
             # Some replies land in the same second as the message they answer.
             delay = 0 if self.rng.random() < 0.1 else int(self.rng.lognormvariate(5.2, 1.4))
             at += timedelta(seconds=delay)
             agent = self.rng.choice(self.agents)
-            self.outbound(contact, at, agent, template=False)
+            self.outbound(contact, at, agent)
             self.stats["replies"] += 1
             if self.rng.random() < 0.3:  # a follow-up from the agent answers nothing new
                 at += timedelta(seconds=self.rng.randint(5, 120))
-                self.outbound(contact, at, agent, template=False)
+                self.outbound(contact, at, agent)
             at += timedelta(seconds=self.rng.randint(30, 3 * 3600))
 
     def build(self, contacts: int) -> Traffic:
@@ -420,14 +557,13 @@ class _Generator:
             self.stats["contacts"] += 1
             # More first contacts on later days: the base grows.
             first_day = min(self.days - 1, int(self.rng.triangular(0, self.days, self.days)))
-            if self.rng.random() < 0.15 and not contact.number_hidden:  # a template first
-                self.outbound(
-                    contact,
-                    self.local_time(contact, first_day) - timedelta(hours=2),
-                    None,
-                    template=True,
+            if self.rng.random() < 0.35 and not contact.number_hidden:  # a template first
+                # Hours before the contact's first conversation: some a day before, too early
+                # for that conversation to count as a reply to the template.
+                hours = self.rng.choice([1, 2, 6, 30])
+                self.campaign_send(
+                    contact, self.local_time(contact, first_day) - timedelta(hours=hours)
                 )
-                self.stats["template_sends"] += 1
             days = sorted(
                 {first_day}
                 | {self.rng.randrange(first_day, self.days) for _ in range(self.rng.randrange(3))}
@@ -458,6 +594,7 @@ class _Generator:
                 sorted(
                     self.statuses.values(), key=lambda s: (s.occurred_at, s.message_id, s.status)
                 ),
+                sorted(self.preferences, key=lambda p: (p.occurred_at, p.user_id)),
             ),
             self.stats,
         )
@@ -474,7 +611,7 @@ class _Generator:
             changes = []
             for _, kind, item, contact in group:
                 value = {"messaging_product": "whatsapp", "metadata": BUSINESS, kind: [item]}
-                field = "smb_message_echoes" if kind == "message_echoes" else "messages"
+                field = FIELDS.get(kind, "messages")
                 if kind == "messages" and contact is not None:
                     value["contacts"] = [_meta_contact(contact)]
                 if (
@@ -511,6 +648,10 @@ class _Generator:
         self.stats["late_deliveries"] = len(late)
         self.stats["duplicate_deliveries"] = len(retries)
         return ordered + late
+
+
+# The webhook field (entry[].changes[].field) each kind of Meta item comes in.
+FIELDS = {"message_echoes": "smb_message_echoes", "user_preferences": "user_preferences"}
 
 
 def _tz(offset: timedelta):
@@ -571,7 +712,12 @@ def _meta_message(
 
 
 def _meta_status(
-    message_id: str, contact: _Contact, at: datetime, name: str, template: bool, rng: random.Random
+    message_id: str,
+    contact: _Contact,
+    at: datetime,
+    name: str,
+    pricing: tuple | None,
+    rng: random.Random,
 ) -> dict:
     status = {
         "id": message_id,
@@ -583,13 +729,14 @@ def _meta_status(
         status["recipient_user_id"] = contact.bsuid
     if contact.number_hidden:
         del status["recipient_id"]
-    if name in ("sent", "delivered"):
-        category = "marketing" if template else "service"
+    if pricing:
+        billable, category, pricing_type = pricing
         status["conversation"] = {
             "id": f"conv-{rng.getrandbits(32):08x}",
             "origin": {"type": category},
         }
-        status["pricing"] = {"billable": template, "pricing_model": "CBP", "category": category}
+        status["pricing"] = {"billable": billable, "pricing_model": "PMP", "category": category,
+                             "type": pricing_type}  # fmt: skip
     if name == "failed":
         code, title = rng.choice(FAILURES)
         status["errors"] = [{"code": code, "title": title}]

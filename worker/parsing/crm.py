@@ -10,8 +10,12 @@ from worker.parsing.event import (
     STATUSES,
     Event,
     check_limits,
+    optional_object,
+    optional_text,
     parse_timestamp,
     require,
+    required_id,
+    required_text,
     text_length,
 )
 from worker.phones import crm_phone_to_e164
@@ -53,6 +57,8 @@ def parse_crm_event(
     agent = payload.get("agent")
     if event_name == MESSAGE_SENT and isinstance(agent, dict) and agent.get("id") is not None:
         props["agent_id"] = str(agent["id"])
+    if event_name == MESSAGE_SENT:
+        props.update(_template_properties(message) | _campaign_properties(payload))
     error = payload.get("error")
     if isinstance(error, dict):
         if isinstance(error.get("code"), int) and not isinstance(error["code"], bool):
@@ -71,3 +77,28 @@ def parse_crm_event(
         properties=props,
     )
     return check_limits(event)
+
+
+def _template_properties(message: dict) -> dict:
+    """The template a send used (``message.template``: its name, and language and category when
+    given); a template without a name is refused, since its sends would count under none."""
+    template = optional_object(message, "template")
+    if template is None:
+        return {}
+    props = {"template_name": required_text(template, "name", "template")}
+    for key in ("language", "category"):
+        if (found := optional_text(template, key, "template")) is not None:
+            props[f"template_{key}"] = found
+    return props
+
+
+def _campaign_properties(payload: dict) -> dict:
+    """The campaign a send belongs to (``campaign``: its id, a string or an integer kept as a
+    string, and its name when given)."""
+    campaign = optional_object(payload, "campaign")
+    if campaign is None:
+        return {}
+    props = {"campaign_id": required_id(campaign, "id", "campaign")}
+    if (name := optional_text(campaign, "name", "campaign")) is not None:
+        props["campaign_name"] = name
+    return props

@@ -13,11 +13,16 @@ class ParseError(ValueError):
 # worker's known bad inputs out of it).
 REASON_CLASSES = (
     ("timestamp", r"timestamp |'timestamp' "),
-    ("phone_number", r"phone number |WhatsApp id "),
+    ("phone_number", r"phone number |WhatsApp id |business-scoped user id "),
     ("too_long_or_large", r".* longer than \d+ characters|.* is outside 0\.\.\d+"),
     ("unknown_event", r"unknown event "),
     ("unknown_status", r"unknown status "),
-    ("wrong_shape", r".* is missing or not |expected an object |.* is not a list|body is not "),
+    (
+        "wrong_shape",
+        r".* is missing or not |.* are both missing|expected an object "
+        r"|.* is not (?:a list|an object|a string|a non-empty string|true or false)"
+        r"|body is not ",
+    ),
     ("worker_error", r"the worker failed on this delivery"),
     ("refused_by_database", r"PostgreSQL refused "),
 )

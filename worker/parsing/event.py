@@ -13,6 +13,8 @@ CHANNEL_WHATSAPP = "whatsapp"
 MESSAGE_RECEIVED = "message_received"
 MESSAGE_SENT = "message_sent"
 STATUS_UPDATED = "status_updated"
+# A contact stopped or resumed a business's marketing messages (Meta's user_preferences webhook).
+PREFERENCE_UPDATED = "preference_updated"
 STATUSES = frozenset({"sent", "delivered", "read", "failed", "deleted"})
 MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
 
@@ -49,6 +51,10 @@ class Event:
         return bytes(digest)
 
 
+# The properties held to the limit of ids (an ad click's id, ``referral_ctwa_clid``, is one).
+ID_SUFFIXES = ("_id", "_clid")
+
+
 def check_limits(event: Event) -> Event:
     """``event`` if every value it keeps is within the contract's limits
     (wa_analytics/core/limits.py); otherwise a ParseError naming the value, so that the item is
@@ -58,8 +64,10 @@ def check_limits(event: Event) -> Event:
         raise ParseError(f"message id longer than {MAX_ID_LENGTH} characters")
     for key, value in event.properties.items():
         if type(value) is str:
-            if len(value) > MAX_ID_LENGTH and (key.endswith("_id") or len(value) > MAX_TEXT_LENGTH):
-                limit = MAX_ID_LENGTH if key.endswith("_id") else MAX_TEXT_LENGTH
+            if len(value) > MAX_ID_LENGTH and (
+                key.endswith(ID_SUFFIXES) or len(value) > MAX_TEXT_LENGTH
+            ):
+                limit = MAX_ID_LENGTH if key.endswith(ID_SUFFIXES) else MAX_TEXT_LENGTH
                 raise ParseError(f"{key!r} longer than {limit} characters")
         elif type(value) is int and not 0 <= value <= MAX_INTEGER:
             raise ParseError(f"{key!r} {value} is outside 0..{MAX_INTEGER}")
@@ -165,3 +173,44 @@ def _kind_name(kind: type | tuple) -> str:
         )
         for k in kinds
     )
+
+
+# Optional parts of an item: absent (or null) means unknown, anything of the wrong kind is refused
+# with the path of the value, so that the item is quarantined rather than read in part.
+
+
+def optional_object(mapping: dict, key: str) -> dict | None:
+    """``mapping[key]`` if it is an object, None if it is absent or null; else a ParseError."""
+    value = mapping.get(key)
+    if value is None or type(value) is dict:
+        return value
+    raise ParseError(f"{key!r} is not an object")
+
+
+def optional_text(mapping: dict, key: str, where: str, non_empty: bool = False) -> str | None:
+    """``mapping[key]`` (in the object ``where``) if it is a non-empty string; None if it is
+    absent, null or (unless ``non_empty``) empty; else a ParseError."""
+    value = mapping.get(key)
+    if type(value) is str and (value or not non_empty):
+        return value or None
+    if value is None:
+        return None
+    kind = "a non-empty string" if non_empty else "a string"
+    raise ParseError(f"'{where}.{key}' is not {kind}")
+
+
+def required_id(mapping: dict, key: str, where: str) -> str:
+    """``mapping[key]`` (in the object ``where``), a non-empty string or an integer, as a string;
+    else a ParseError."""
+    value = mapping.get(key)
+    if (type(value) is str and value) or type(value) is int:
+        return str(value)
+    raise ParseError(f"'{where}.{key}' is missing or not a string or an integer")
+
+
+def required_text(mapping: dict, key: str, where: str) -> str:
+    """``mapping[key]`` (in the object ``where``) if it is a non-empty string; else a ParseError."""
+    value = mapping.get(key)
+    if type(value) is str and value:
+        return value
+    raise ParseError(f"'{where}.{key}' is missing or not a non-empty string")

@@ -18,11 +18,16 @@ from worker.parsing.event import (
     Event,
     Rejected,
     check_limits,
+    optional_object,
+    optional_text,
     parse_timestamp,
     require,
+    required_id,
+    required_text,
     text_length,
 )
 from worker.parsing.identity import contact_of, number_change
+from worker.parsing.preferences import preference_event
 
 # The agent of a message a person sent from the WhatsApp Business app (Meta's coexistence mode),
 # which Meta reports as a message echo or in a history backfill: no API user sent it.
@@ -177,7 +182,28 @@ def _message_event(message: object, received_at: datetime) -> Event:
     props |= {"direction": "inbound"} | _message_properties(message, message_type)
     if message_type == "system":
         props.update(number_change(message.get("system")))
+    if (referral := optional_object(message, "referral")) is not None:
+        props.update(_referral_properties(referral))
     return _event(MESSAGE_RECEIVED, message, user_id, props, received_at)
+
+
+# The ad or post a click-to-WhatsApp message came from (`referral`), kept under these names; its
+# body, media and welcome message are not kept.
+REFERRAL_TEXTS = (("source_url", "referral_source_url"), ("headline", "referral_headline"),
+                  ("ctwa_clid", "referral_ctwa_clid"))  # fmt: skip
+
+
+def _referral_properties(referral: dict) -> dict:
+    """What a message's ``referral`` says of the ad or post the contact clicked: its type and
+    id (required: without them the click is attributed to nothing), URL, headline and click id."""
+    props = {
+        "referral_source_type": required_text(referral, "source_type", "referral"),
+        "referral_source_id": required_id(referral, "source_id", "referral"),
+    }
+    for key, name in REFERRAL_TEXTS:
+        if (found := optional_text(referral, key, "referral")) is not None:
+            props[name] = found
+    return props
 
 
 def _event(name: str, message: dict, user_id: str, props: dict, received_at: datetime) -> Event:
@@ -284,13 +310,8 @@ def _status_event(status: object, received_at: datetime) -> Event:
         if isinstance(origin, dict) and (found := origin.get("type")):
             props["conversation_origin_type"] = str(found)
     pricing = status.get("pricing")
-    if isinstance(pricing, dict):
-        if found := pricing.get("category"):
-            props["pricing_category"] = str(found)
-        if found := pricing.get("pricing_model"):
-            props["pricing_model"] = str(found)
-        if isinstance(found := pricing.get("billable"), bool):
-            props["is_billable"] = found
+    if pricing is not None:
+        _add_pricing(props, pricing)
     if "errors" in status:
         props.update(_error_properties(status["errors"]))
     user_id, identity = contact_of(status, "recipient_id", "recipient_user_id")
@@ -303,6 +324,30 @@ def _status_event(status: object, received_at: datetime) -> Event:
         name,
         props,
     )
+
+
+# What a status's `pricing` says of its cost, kept under these names (docs/events.md).
+PRICING_TEXTS = (("category", "pricing_category"), ("pricing_model", "pricing_model"),
+                 ("type", "pricing_type"))  # fmt: skip
+
+
+def _add_pricing(props: dict, pricing: object) -> None:
+    """Add a status's pricing to ``props`` (what the message cost: Meta's category, model, type
+    and billable); a ParseError for a pricing that is no object or holds a value of the wrong
+    kind, since a cost read in part would be a wrong cost."""
+    if type(pricing) is not dict:
+        raise ParseError("'pricing' is not an object")
+    for key, name in PRICING_TEXTS:
+        found = pricing.get(key)
+        if type(found) is str and found:
+            props[name] = found
+        elif found is not None:
+            raise ParseError(f"'pricing.{key}' is not a non-empty string")
+    billable = pricing.get("billable")
+    if type(billable) is bool:
+        props["is_billable"] = billable
+    elif billable is not None:
+        raise ParseError("'pricing.billable' is not true or false")
 
 
 def _error_properties(errors: object) -> dict:
@@ -318,8 +363,14 @@ def _error_properties(errors: object) -> dict:
     return props
 
 
+def _parse_preferences(value: dict, path: str, received_at: datetime) -> Iterator:
+    """A ``user_preferences`` change: contacts who stopped or resumed marketing messages."""
+    yield from _parse_items(value, path, received_at, (("user_preferences", preference_event),))
+
+
 FIELD_PARSERS = {
     "messages": _parse_value,
     "smb_message_echoes": _parse_echoes,
     "history": _parse_history,
+    "user_preferences": _parse_preferences,
 }

@@ -4,7 +4,9 @@
 -- change, say) are no one's message, and an edit or a deletion of a message (type edit or
 -- revoke, as message echoes report them) is no new one: they are left out. is_backfill marks a
 -- past message known only from a history backfill: counted in contacts, left out of response,
--- SLA and traffic figures (docs/events.md, "Coexistence").
+-- SLA and traffic figures (docs/events.md, "Coexistence"). An outbound message keeps the
+-- template and campaign its sender named; an inbound one the message it replies to
+-- (context_message_id) and the ad it came from (referral_*, on a conversation's first message).
 -- An outbound message is known from the CRM's message_sent and/or Meta's status notifications;
 -- it counts once, at the earliest time any source reports for it. Both directions are computed
 -- here, in one model, so that the models that read them wait for one build, not two. Each row
@@ -57,6 +59,18 @@ inbound as (
         'inbound' as direction,
         null::boolean as is_reported_sent,
         coalesce(is_backfill, false) as is_backfill,
+        message_type,
+        context_message_id,
+        null as template_name,
+        null as template_language,
+        null as template_category,
+        null as campaign_id,
+        null as campaign_name,
+        referral_source_type,
+        referral_source_id,
+        referral_source_url,
+        referral_headline,
+        referral_ctwa_clid,
         occurred_at,
         loaded_at
     from messages
@@ -72,6 +86,12 @@ outbound_reports as (
         source,
         delivery_id,
         coalesce(is_backfill, false) as is_backfill,
+        message_type,
+        template_name,
+        template_language,
+        template_category,
+        campaign_id,
+        campaign_name,
         occurred_at,
         loaded_at,
         true as is_reported_sent
@@ -88,6 +108,12 @@ outbound_reports as (
         source,
         delivery_id,
         false as is_backfill,
+        null as message_type,
+        null as template_name,
+        null as template_language,
+        null as template_category,
+        null as campaign_id,
+        null as campaign_name,
         occurred_at,
         loaded_at,
         false as is_reported_sent
@@ -116,6 +142,19 @@ outbound as (
         'outbound' as direction,
         bool_or(outbound_reports.is_reported_sent) as is_reported_sent,
         bool_and(outbound_reports.is_backfill) as is_backfill,
+        -- What the sender said it sent: a template, in a campaign (the CRM's report).
+        max(outbound_reports.message_type) as message_type,
+        null as context_message_id,
+        max(outbound_reports.template_name) as template_name,
+        max(outbound_reports.template_language) as template_language,
+        max(outbound_reports.template_category) as template_category,
+        max(outbound_reports.campaign_id) as campaign_id,
+        max(outbound_reports.campaign_name) as campaign_name,
+        null as referral_source_type,
+        null as referral_source_id,
+        null as referral_source_url,
+        null as referral_headline,
+        null as referral_ctwa_clid,
         min(outbound_reports.occurred_at) as occurred_at,
         max(outbound_reports.loaded_at) as loaded_at
     from outbound_reports
@@ -144,6 +183,18 @@ final as (
         unioned.direction,
         unioned.is_reported_sent,
         unioned.is_backfill,
+        unioned.message_type,
+        unioned.context_message_id,
+        unioned.template_name,
+        unioned.template_language,
+        unioned.template_category,
+        unioned.campaign_id,
+        unioned.campaign_name,
+        unioned.referral_source_type,
+        unioned.referral_source_id,
+        unioned.referral_source_url,
+        unioned.referral_headline,
+        unioned.referral_ctwa_clid,
         unioned.occurred_at,
         {{ to_reporting_time('unioned.occurred_at') }}::date as occurred_date,
         unioned.loaded_at

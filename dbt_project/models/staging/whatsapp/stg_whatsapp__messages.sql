@@ -1,5 +1,7 @@
 -- One row per WhatsApp message, inbound (message_received) or outbound as the CRM reported it
 -- (message_sent). Outbound messages known only from Meta's statuses are added downstream.
+-- A reply names the message it answers (context_message_id); a CRM send may name its template
+-- and campaign; a contact's message after a click-to-WhatsApp ad carries the ad (referral_*).
 -- Only usable events, their values checked (base_whatsapp__events; the rest: excluded_events).
 with
 
@@ -21,6 +23,18 @@ messages as (
             else 'outbound'
         end as direction,
         message_type,
+        context_message_id,
+        template_name,
+        template_language,
+        template_category,
+        campaign_id,
+        campaign_name,
+        referral_source_type,
+        referral_source_id,
+        referral_source_url,
+        referral_headline,
+        referral_ctwa_clid,
+        contact_region,
         source,
         content_length,
         has_media,
@@ -59,6 +73,18 @@ final as (
         business_phone_number_id,
         direction,
         message_type,
+        context_message_id,
+        template_name,
+        template_language,
+        template_category,
+        campaign_id,
+        campaign_name,
+        referral_source_type,
+        referral_source_id,
+        referral_source_url,
+        referral_headline,
+        referral_ctwa_clid,
+        contact_region,
         source,
         content_length,
         has_media,

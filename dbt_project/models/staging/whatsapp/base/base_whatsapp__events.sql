@@ -16,6 +16,16 @@
 {%- set integer_rule = 'not an integer from 0 to ' ~ var('max_integer') %}
 {%- set boolean_rule = 'not true or false' %}
 {%- set max_clock_skew = var('max_clock_skew') %}
+{#- Properties of issue 22 (costs, templates and campaigns, ads, opt-outs), checked like the ones
+    spelled out below: ids and other text. -#}
+{%- set more_ids = [
+    'context_message_id', 'campaign_id', 'referral_source_id', 'referral_ctwa_clid',
+] %}
+{%- set more_texts = [
+    'pricing_type', 'contact_region', 'template_name', 'template_language', 'template_category',
+    'campaign_name', 'referral_source_type', 'referral_source_url', 'referral_headline',
+    'preference_category', 'preference',
+] %}
 
 with
 
@@ -105,6 +115,22 @@ typed as (
                 and length(properties ->> 'conversation_origin_type') <= {{ max_text }}
                 then properties ->> 'conversation_origin_type'
         end as conversation_origin_type,
+        {%- for key in more_ids %}
+            case
+                when
+                    jsonb_typeof(properties -> '{{ key }}') in ('string', 'number')
+                    and length(properties ->> '{{ key }}') <= {{ max_id }}
+                    then properties ->> '{{ key }}'
+            end as {{ key }},
+        {%- endfor %}
+        {%- for key in more_texts %}
+            case
+                when
+                    jsonb_typeof(properties -> '{{ key }}') in ('string', 'number')
+                    and length(properties ->> '{{ key }}') <= {{ max_text }}
+                    then properties ->> '{{ key }}'
+            end as {{ key }},
+        {%- endfor %}
         -- Integers: digits (a JSON number or a string), at most ten before the cast to bigint,
         -- in range before the cast to integer. A message without a length carries no text.
         case
@@ -236,6 +262,18 @@ checked as (
                     and properties ->> 'conversation_origin_type' is not null
                     then 'conversation_origin_type {{ text_rule }}'
             end,
+            {%- for key in more_ids %}
+                case
+                    when {{ key }} is null and properties ->> '{{ key }}' is not null
+                        then '{{ key }} {{ id_rule }}'
+                end,
+            {%- endfor %}
+            {%- for key in more_texts %}
+                case
+                    when {{ key }} is null and properties ->> '{{ key }}' is not null
+                        then '{{ key }} {{ text_rule }}'
+                end,
+            {%- endfor %}
             case
                 when content_length is null and properties ->> 'content_length' is not null
                     then 'content_length {{ integer_rule }}'
@@ -281,6 +319,9 @@ final as (
         pricing_category,
         pricing_model,
         conversation_origin_type,
+        {%- for key in more_ids + more_texts %}
+            {{ key }},
+        {%- endfor %}
         exclusion_reason,
         unusable_values,
         content_length,
