@@ -11,7 +11,7 @@ import psycopg
 import yaml
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 
-from dashboard import export, freshness, metrics, sla
+from dashboard import ads, campaigns, costs, export, freshness, metrics, sla
 from dashboard.period import BadFilter, Period, period_from_args
 
 blueprint = Blueprint("metrics_api", __name__, url_prefix="/api/v1")
@@ -146,6 +146,45 @@ def sla_attainment(conn, period: Period) -> dict:
             mart: f"/api/v1/export/{mart}.csv?{urlencode(_export_params(period))}"
             for mart in export.EXPORTS
         },
+    }
+
+
+@blueprint.get("/metrics/costs")
+@metric
+def messaging_costs(conn, period: Period) -> dict:
+    """What WhatsApp cost: messages charged and free, estimated cost and savings, per currency,
+    in total and by day, pricing category, market and pricing type."""
+    return {
+        "totals": metrics.rows(conn, costs.TOTALS, period),
+        "days": every_day(
+            costs.spend_by_day(metrics.rows(conn, costs.DAYS, period)), period, {"spend": []}
+        ),
+        "by_category": metrics.rows(conn, costs.BY_CATEGORY, period),
+        "by_market": metrics.rows(conn, costs.BY_MARKET, period),
+        "by_pricing_type": metrics.rows(conn, costs.BY_PRICING_TYPE, period),
+    }
+
+
+@blueprint.get("/metrics/campaigns")
+@metric
+def campaign_performance(conn, period: Period) -> dict:
+    """The campaigns that sent in the period (their figures over all their sends) and each
+    template's figures over the period."""
+    return {
+        "campaigns": metrics.rows(conn, campaigns.CAMPAIGNS, period),
+        "templates": metrics.rows(conn, campaigns.TEMPLATES, period),
+    }
+
+
+@blueprint.get("/metrics/ads")
+@metric
+def ad_performance(conn, period: Period) -> dict:
+    """What click-to-WhatsApp ads brought: conversations, new and returning contacts, answered
+    and the median first response, per ad, in total and per day."""
+    return {
+        "totals": metrics.one(conn, ads.TOTALS, period),
+        "ads": metrics.rows(conn, ads.ADS, period),
+        "days": every_day(metrics.rows(conn, ads.DAYS, period), period, ads.QUIET_DAY),
     }
 
 

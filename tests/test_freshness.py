@@ -18,7 +18,7 @@ from wa_analytics.core.dbt import run_dbt
 from wa_analytics.demo.traffic import generate_traffic
 
 ENDPOINTS = ["summary", "response-times", "contact-growth", "peak-hours", "delivery", "agents",
-             "business-numbers"]  # fmt: skip
+             "sla", "costs", "campaigns", "ads", "business-numbers"]  # fmt: skip
 # Two days of traffic four days apart: the days between are quiet.
 FIRST_DAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(7)
 LATER_DAY = FIRST_DAY + timedelta(days=4)

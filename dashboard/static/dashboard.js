@@ -19,7 +19,9 @@ const DURATION_TICKS = [1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 288
 
 // freshness: the newest passed build (built_at) and the newest event it read (as_of), as the
 // API said; skewMs: the server's clock minus this one's, so ages do not depend on the browser's.
-window.dashboard = { charts: {}, data: {}, loads: 0, freshness: null, skewMs: 0 };
+// tables: the rows of each sortable table, as the API gave them; sort: its order, by table id.
+window.dashboard = { charts: {}, data: {}, loads: 0, freshness: null, skewMs: 0,
+                     tables: {}, sort: {} };
 
 function filters() {
   const params = new URLSearchParams(window.location.search);
@@ -313,6 +315,217 @@ function drawSlaBreaches(data) {
   }));
 }
 
+// An estimated amount in its currency: cents, or a tenth of one for sub-cent rates.
+const money = (amount, currency) => (amount === null || amount === undefined ? "–"
+  : `${amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 4 })} ${currency}`);
+const CATEGORY_COLORS = { marketing: COLORS.accent, marketing_lite: COLORS.accentSoft,
+                          utility: COLORS.read, authentication: COLORS.p90,
+                          authentication_international: "#f1c40f", service: COLORS.ink };
+const PRICING_TYPES = { regular: "regular (charged)",
+                        free_customer_service: "customer service window",
+                        free_entry_point: "free entry point (ads, 72 h)" };
+
+// Per currency (never added together): what was spent, on how many messages, and saved.
+function drawCostTotals(data) {
+  const list = document.getElementById("costs-totals");
+  const items = data.totals.map((t) => {
+    const item = document.createElement("li");
+    item.dataset.currency = t.currency || "";
+    if (t.currency === null) {
+      item.textContent = `${count(t.messages_without_rate)} messages without a rate ` +
+        "(the rate card has no price for their category and market: cost unknown)";
+    } else {
+      item.dataset.cost = String(t.estimated_cost);
+      item.dataset.savings = String(t.estimated_savings);
+      item.textContent = `${money(t.estimated_cost, t.currency)} estimated on ` +
+        `${count(t.messages_charged)} charged messages; ${count(t.messages_free)} free ` +
+        `messages saved ${money(t.estimated_savings, t.currency)}`;
+    }
+    return item;
+  });
+  if (!items.length) {
+    const none = document.createElement("li");
+    none.textContent = "No priced messages in this period";
+    items.push(none);
+  }
+  list.replaceChildren(...items);
+}
+
+// Spend per day, a bar per category stacked by currency (a stack never mixes currencies);
+// spend without a rate has no known cost and is left out.
+function drawCostDays(data) {
+  const series = (data.days[0] || { spend: [] }).spend
+    .map((s, index) => ({ ...s, index })).filter((s) => s.currency !== null);
+  const currencies = [...new Set(series.map((s) => s.currency))];
+  const datasets = series.map((s) => ({
+    label: `${s.pricing_category || "uncategorised"} (${s.currency})`, stack: s.currency,
+    data: data.days.map((d) => d.spend[s.index].estimated_cost),
+    charged: data.days.map((d) => d.spend[s.index].messages_charged),
+    currency: s.currency,
+    backgroundColor: CATEGORY_COLORS[s.pricing_category] || "#95a5a6",
+  }));
+  if (!datasets.length) {
+    datasets.push({ label: "Estimated spend", data: data.days.map(() => 0),
+                    backgroundColor: COLORS.accent });
+  }
+  drawChart("costs-days", {
+    type: "bar",
+    data: { labels: data.days.map((d) => d.activity_date), datasets },
+    options: {
+      plugins: { tooltip: { callbacks: {
+        label: (item) => (item.dataset.currency
+          ? `${item.dataset.label}: ${money(item.raw, item.dataset.currency)}, ` +
+            `${count(item.dataset.charged[item.dataIndex])} charged messages`
+          : `${item.dataset.label}: 0`),
+      } } },
+      scales: { x: { stacked: true },
+                y: { stacked: true, beginAtZero: true,
+                     title: { display: true,
+                              text: currencies.length === 1 ? `estimated cost (${currencies[0]})`
+                                : "estimated cost" } } },
+    },
+  });
+}
+
+// What each pricing type saved (free windows) beside what was charged, per currency.
+function drawCostFree(data) {
+  const body = document.querySelector("#costs-free tbody");
+  const rows = data.by_pricing_type.map((t) => {
+    const row = document.createElement("tr");
+    row.dataset.pricingType = t.pricing_type || "";
+    row.dataset.currency = t.currency || "";
+    const cells = [PRICING_TYPES[t.pricing_type] || t.pricing_type || "not given by Meta",
+                   count(t.messages_free), money(t.estimated_savings, t.currency),
+                   count(t.messages_charged), money(t.estimated_cost, t.currency)];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    return row;
+  });
+  body.replaceChildren(...(rows.length ? rows : [emptyRow(body, "No priced messages in this period")]));
+}
+
+function emptyRow(body, text) {
+  const row = document.createElement("tr");
+  const cell = document.createElement("td");
+  cell.className = "empty";
+  cell.colSpan = body.closest("table").querySelectorAll("thead th").length;
+  cell.textContent = text || body.dataset.empty;
+  row.append(cell);
+  return row;
+}
+
+// A cell's text by its column: rates as percentages, medians as durations, counts grouped.
+function cellText(row, key) {
+  const value = row[key];
+  if (key.endsWith("_rate")) return percent(value);
+  if (key.startsWith("median_")) return duration(value);
+  if (typeof value === "number") return count(value);
+  return value === null || value === undefined ? "–" : String(value);
+}
+
+const FIRST_CELL = {
+  campaigns: (c) => c.campaign_name || c.campaign_id,
+  templates: (t) => (t.template_language ? `${t.template_name} (${t.template_language})` : t.template_name),
+  ads: (ad) => {
+    const text = ad.headline || ad.source_id;
+    if (!ad.source_url || !/^https?:\/\//.test(ad.source_url)) return text;
+    const link = document.createElement("a");
+    link.href = ad.source_url;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    link.textContent = text;
+    return link;
+  },
+};
+
+// Draws a sortable table's rows in its chosen order (the API's until a header is clicked):
+// numbers and text compared as such, nulls last either way.
+function renderTable(id) {
+  const table = document.getElementById(id);
+  const body = table.querySelector("tbody");
+  const keys = [...table.querySelectorAll("thead button")].map((button) => button.dataset.key);
+  const sort = window.dashboard.sort[id];
+  const rows = [...(window.dashboard.tables[id] || [])];
+  if (sort) {
+    const sign = sort.direction === "ascending" ? 1 : -1;
+    rows.sort((a, b) => {
+      const x = a[sort.key];
+      const y = b[sort.key];
+      if (x === null || x === undefined) return y === null || y === undefined ? 0 : 1;
+      if (y === null || y === undefined) return -1;
+      return sign * (typeof x === "number" ? x - y : String(x).localeCompare(String(y)));
+    });
+  }
+  for (const button of table.querySelectorAll("thead button")) {
+    const header = button.closest("th");
+    if (sort && button.dataset.key === sort.key) header.setAttribute("aria-sort", sort.direction);
+    else header.removeAttribute("aria-sort");
+  }
+  body.replaceChildren(...(rows.length ? rows.map((item) => {
+    const row = document.createElement("tr");
+    keys.forEach((key, index) => {
+      const cell = document.createElement("td");
+      cell.append(index === 0 && FIRST_CELL[id] ? FIRST_CELL[id](item) : cellText(item, key));
+      if (key === "messages_failed" && item.failures_by_error_code) {
+        const codes = Object.entries(item.failures_by_error_code);
+        if (codes.length) cell.title = codes.map(([code, n]) => `${code}: ${n}`).join(", ");
+      }
+      row.append(cell);
+    });
+    return row;
+  }) : [emptyRow(body)]));
+}
+
+// A click on a header sorts by its column: numbers largest first, text A to Z; a second click
+// reverses the order.
+function sortBy(id, key) {
+  const current = window.dashboard.sort[id];
+  const sample = (window.dashboard.tables[id] || []).find((row) => row[key] !== null);
+  const first = sample && typeof sample[key] === "number" ? "descending" : "ascending";
+  const direction = current && current.key === key
+    ? (current.direction === "ascending" ? "descending" : "ascending") : first;
+  window.dashboard.sort[id] = { key, direction };
+  renderTable(id);
+}
+
+function drawTable(id, rows) {
+  window.dashboard.tables[id] = rows;
+  renderTable(id);
+}
+
+function drawAdsSummary(data) {
+  const t = data.totals;
+  document.getElementById("ads-summary").textContent = t.conversations === 0
+    ? "No ads in this period"
+    : `${count(t.conversations)} conversations from ads: ${count(t.new_contacts)} new contacts, ` +
+      `${count(t.returning_contacts)} returning; ${percent(t.answer_rate)} answered, median ` +
+      `first response ${duration(t.median_first_response_seconds)}; ` +
+      `${count(t.free_entry_point_messages)} free entry point messages`;
+}
+
+// Conversations opened per day, a bar per ad, stacked.
+function drawAdsDays(data) {
+  const palette = [COLORS.accent, COLORS.read, COLORS.p90, COLORS.ink, COLORS.failed, "#8e44ad"];
+  const datasets = data.ads.map((ad, index) => ({
+    label: ad.headline || ad.source_id, sourceId: ad.source_id,
+    data: data.days.map((d) => d.conversations_by_ad[ad.source_id] || 0),
+    backgroundColor: palette[index % palette.length],
+  }));
+  if (!datasets.length) {
+    datasets.push({ label: "Conversations from ads", data: data.days.map((d) => d.conversations),
+                    backgroundColor: COLORS.accent });
+  }
+  drawChart("ads-days", {
+    type: "bar",
+    data: { labels: data.days.map((d) => d.activity_date), datasets },
+    options: { scales: { x: { stacked: true },
+                         y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
 async function fillBusinessNumbers(selected) {
   const select = document.getElementById("business_number");
   const { business_numbers: numbers } = await getJSON(API + "business-numbers", "");
@@ -369,7 +582,8 @@ async function load({ background = false } = {}) {
   const ticket = ++latestLoad;  // a slower, older answer must not overwrite a newer one
   if (!background) document.body.dataset.state = "loading";
   const params = filters();
-  const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents", "sla"];
+  const names = ["response-times", "contact-growth", "peak-hours", "delivery", "agents", "sla",
+                 "costs", "campaigns", "ads"];
   try {
     // The summary settles the period (the latest day with data, by default); every other
     // panel asks for exactly that period, so all show the same days.
@@ -402,6 +616,14 @@ async function load({ background = false } = {}) {
     drawSlaDays(data.sla);
     drawSlaBuckets(data.sla);
     drawSlaBreaches(data.sla);
+    drawCostTotals(data.costs);
+    drawCostDays(data.costs);
+    drawCostFree(data.costs);
+    drawTable("campaigns", data.campaigns.campaigns);
+    drawTable("templates", data.campaigns.templates);
+    drawAdsSummary(data.ads);
+    drawAdsDays(data.ads);
+    drawTable("ads", data.ads.ads);
     showFreshness();
     document.getElementById("error").hidden = true;
     window.dashboard.loads += 1;
@@ -422,6 +644,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const params = filters();
   fillBusinessNumbers(params.get("business_number") || "").catch(() => {});
   form.addEventListener("input", () => { form.dataset.edited = "true"; });
+  for (const button of document.querySelectorAll("table.sortable thead button")) {
+    const id = button.closest("table").id;
+    button.addEventListener("click", () => sortBy(id, button.dataset.key));
+  }
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearTimeout(window.dashboard.refreshTimer);

@@ -2,17 +2,21 @@
 -- delivered, read, replied and clicked, the failures by error code and the contacts who stopped
 -- marketing messages, with rates and medians, over all its sends. One send's figures:
 -- int_template_sends.
--- Incremental by campaign: the campaigns of the sends of the contacts recomputed this run
--- (contacts_this_run) and of the sends on the days from the first this run changed on
--- (days_this_run), which hold every send whose own message changed.
+-- Incremental by campaign: the campaigns of the sends whose figures this build may change (those
+-- of the day before days_this_run's first day on, and the clicked ones: see
+-- template_performance_daily), whole, and those whose stored last send is that recent (a send that
+-- left its campaign did so from its own message's time on).
 {{
     config(
         materialized='incremental',
         incremental_strategy='replace_where',
         incremental_predicates=[
-            "campaign_id = any(array(select campaign_id from intermediate.int_template_sends"
-            " where contact_id = any(array(select contact_id from intermediate.contacts_this_run))"
-            " or sent_date >= (select first_day from intermediate.days_this_run)))"
+            "campaign_id = any(array("
+            "select campaign_id from intermediate.int_template_sends"
+            " where sent_date >= (select first_day - 1 from intermediate.days_this_run)"
+            " or message_id = any(array(select message_id from intermediate.clicked_sends_this_run))"
+            " union all select campaign_id from marts.campaign_funnel"
+            " where last_sent_date >= (select first_day - 1 from intermediate.days_this_run)))"
         ],
         on_schema_change='fail',
         indexes=[{'columns': ['campaign_id']}],
@@ -26,33 +30,32 @@ days_this_run as (
     select * from {{ ref('days_this_run') }}
 ),
 
-contacts_this_run as (
-    select * from {{ ref('contacts_this_run') }}
+clicked_sends_this_run as (
+    select * from {{ ref('clicked_sends_this_run') }}
 ),
-
-template_sends as (
-    select * from {{ ref('int_template_sends') }}
-),
-
-{% if is_incremental() %}
-    recomputed_campaigns as (
-        select template_sends.campaign_id
-        from template_sends
-        where
-            template_sends.contact_id
-            = any(array(select contacts_this_run.contact_id from contacts_this_run))
-            or template_sends.sent_date >= (select days_this_run.first_day from days_this_run)
-    ),
-{% endif %}
 
 sends as (
-    select * from template_sends
+    select * from {{ ref('int_template_sends') }}
     where
         campaign_id is not null
         {% if is_incremental() %}
-            -- An incremental build recomputes the campaigns above, whole.
+            -- An incremental build recomputes the campaigns above, whole. Their sends are read
+            -- again through the index on campaign_id: not this import CTE, which Postgres
+            -- would materialize whole for two readers.
             and campaign_id = any(array(
-                select recomputed_campaigns.campaign_id from recomputed_campaigns
+                select recent.campaign_id
+                from {{ ref('int_template_sends') }} as recent
+                where
+                    recent.sent_date >= (select days_this_run.first_day - 1 from days_this_run)
+                    or recent.message_id = any(array(
+                        select clicked_sends_this_run.message_id from clicked_sends_this_run
+                    ))
+                union all
+                select built.campaign_id
+                from {{ this }} as built
+                where
+                    built.last_sent_date
+                    >= (select days_this_run.first_day - 1 from days_this_run)
             ))
         {% endif %}
 ),
@@ -61,7 +64,7 @@ counted as (
     select
         campaign_id,
         -- A campaign renamed in the CRM is shown by its latest name.
-        (array_agg(campaign_name order by sent_at desc) filter (
+        (array_agg(campaign_name order by sent_at desc, message_id desc) filter (
             where campaign_name is not null
         ))[1] as campaign_name,
         string_agg(distinct template_name, ', ' order by template_name) as template_names,
@@ -77,6 +80,8 @@ counted as (
         count(*) filter (where is_resumed) as resumes,
         percentile_cont(0.5) within group (order by seconds_to_read) as median_seconds_to_read,
         percentile_cont(0.5) within group (order by seconds_to_reply) as median_seconds_to_reply,
+        min(sent_date) as first_sent_date,
+        max(sent_date) as last_sent_date,
         min(sent_at) as first_sent_at,
         max(sent_at) as last_sent_at
     from sends
@@ -115,6 +120,8 @@ final as (
         opt_outs::double precision / messages_sent as opt_out_rate,
         median_seconds_to_read,
         median_seconds_to_reply,
+        first_sent_date,
+        last_sent_date,
         first_sent_at,
         last_sent_at
     from counted

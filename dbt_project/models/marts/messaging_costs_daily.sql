@@ -89,8 +89,8 @@ final as (
         case
             when price_per_message is null then messages_charged + messages_free else 0
         end as messages_without_rate,
-        (messages_charged * price_per_message)::numeric(14, 4) as estimated_cost,
-        (messages_free * price_per_message)::numeric(14, 4) as estimated_savings
+        (messages_charged * price_per_message)::numeric(18, 6) as estimated_cost,
+        (messages_free * price_per_message)::numeric(18, 6) as estimated_savings
     from priced
 )
 

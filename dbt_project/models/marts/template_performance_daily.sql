@@ -1,17 +1,18 @@
 -- What each template brought, per local day it was sent and business number: the funnel from
 -- sent to delivered, read, replied and clicked, the failures by error code and the contacts who
 -- stopped marketing messages, with rates and medians. One send's figures: int_template_sends.
--- Incremental by day: the days from the first this run changed on (days_this_run), which hold
--- every send whose own message changed, and the days of the sends of the contacts recomputed
--- (contacts_this_run), whose replies, clicks and opt-outs may have changed at any later time.
+-- Incremental by day: a send's figures change with its own message (from days_this_run's first
+-- day on), with a reply, an opt-out or the next template to its contact within a day of it (from
+-- the day before), and with a click, at any time (the days of clicked_sends_this_run).
 {{
     config(
         materialized='incremental',
         incremental_strategy='replace_where',
         incremental_predicates=[
-            "activity_date >= (select first_day from intermediate.days_this_run)"
+            "activity_date >= (select first_day - 1 from intermediate.days_this_run)"
             " or activity_date = any(array(select sent_date from intermediate.int_template_sends"
-            " where contact_id = any(array(select contact_id from intermediate.contacts_this_run))))"
+            " where message_id = any(array(select message_id"
+            " from intermediate.clicked_sends_this_run))))"
         ],
         on_schema_change='fail',
         indexes=[{'columns': ['activity_date']}],
@@ -25,38 +26,27 @@ days_this_run as (
     select * from {{ ref('days_this_run') }}
 ),
 
-contacts_this_run as (
-    select * from {{ ref('contacts_this_run') }}
+clicked_sends_this_run as (
+    select * from {{ ref('clicked_sends_this_run') }}
 ),
-
-template_sends as (
-    select * from {{ ref('int_template_sends') }}
-),
-
-{% if is_incremental() %}
-    recomputed_days as (
-        select days_this_run.first_day as sent_date
-        from days_this_run
-
-        union
-
-        select template_sends.sent_date
-        from template_sends
-        where
-            template_sends.contact_id
-            = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    ),
-{% endif %}
 
 sends as (
-    select * from template_sends
+    select * from {{ ref('int_template_sends') }}
     where
         template_name is not null
         {% if is_incremental() %}
             -- An incremental build recomputes the days above.
             and (
-                sent_date >= (select days_this_run.first_day from days_this_run)
-                or sent_date = any(array(select recomputed_days.sent_date from recomputed_days))
+                sent_date >= (select days_this_run.first_day - 1 from days_this_run)
+                -- Read again through its index on message_id: not this import CTE, which
+                -- Postgres would materialize whole for two readers.
+                or sent_date = any(array(
+                    select clicked.sent_date
+                    from {{ ref('int_template_sends') }} as clicked
+                    where clicked.message_id = any(array(
+                        select clicked_sends_this_run.message_id from clicked_sends_this_run
+                    ))
+                ))
             )
         {% endif %}
 ),

@@ -1,7 +1,7 @@
 -- Every change of a contact's marketing preference (Meta's user_preferences webhook: stop or
 -- resume marketing messages), under the contact its identifier belongs to
--- (int_contact_identities). A view: few rows, read through their own index.
-{{ config(materialized='view') }}
+-- (int_contact_identities). A table of few rows, read through their own index: not a view, which
+-- the rebuild of int_contact_identities would drop (dbt drops a replaced table's dependants).
 
 with
 

@@ -9,7 +9,12 @@
         incremental_strategy='replace_where',
         incremental_predicates=["contact_id = any(array(select contact_id from intermediate.contacts_this_run))"],
         on_schema_change='fail',
-        indexes=[{'columns': ['contact_id']}, {'columns': ['sent_date']}, {'columns': ['campaign_id']}],
+        indexes=[
+            {'columns': ['contact_id']},
+            {'columns': ['message_id']},
+            {'columns': ['sent_date']},
+            {'columns': ['campaign_id']},
+        ],
     )
 }}
 
@@ -95,13 +100,16 @@ replies as (
     group by windowed.message_id
 ),
 
+-- A click is the contact's own: a reply naming a message sent to someone else clicks nothing.
 clicks as (
     select
+        contact_id,
         context_message_id as message_id,
-        min(occurred_at) as clicked_at
+        min(occurred_at) as clicked_at,
+        max(loaded_at) as loaded_at
     from inbound
     where message_type in ('button', 'interactive') and context_message_id is not null
-    group by context_message_id
+    group by contact_id, context_message_id
 ),
 
 opt_outs as (
@@ -152,12 +160,17 @@ final as (
         clicks.clicked_at,
         opt_outs.opted_out_at,
         greatest(
-            windowed.loaded_at, message_delivery.loaded_at, replies.loaded_at, opt_outs.loaded_at
+            windowed.loaded_at,
+            message_delivery.loaded_at,
+            replies.loaded_at,
+            clicks.loaded_at,
+            opt_outs.loaded_at
         ) as loaded_at
     from windowed
     left join message_delivery on windowed.message_id = message_delivery.message_id
     left join replies on windowed.message_id = replies.message_id
-    left join clicks on windowed.message_id = clicks.message_id
+    left join clicks
+        on windowed.message_id = clicks.message_id and windowed.contact_id = clicks.contact_id
     left join opt_outs on windowed.message_id = opt_outs.message_id
 )
 
