@@ -21,8 +21,8 @@ contacts_this_run as (
     select * from {{ ref('contacts_this_run') }}
 ),
 
-conversations as (
-    select * from {{ ref('conversations') }}
+messages as (
+    select * from {{ ref('int_messages_unioned') }}
     {% if is_incremental() %}
         -- An incremental build recomputes the contacts whose messages changed
         -- (contacts_this_run), whole.
@@ -30,27 +30,8 @@ conversations as (
     {% endif %}
 ),
 
-messages as (
-    select * from {{ ref('int_messages_unioned') }}
-    {% if is_incremental() %}
-        where contact_id = any(array(select contacts_this_run.contact_id from contacts_this_run))
-    {% endif %}
-),
-
-charges as (
-    select * from {{ ref('int_message_charges') }}
-    where
-        pricing_type = 'free_entry_point'
-        {% if is_incremental() %}
-            and message_id = any(array(
-                select messages.message_id from messages
-                where messages.direction = 'outbound'
-            ))
-        {% endif %}
-),
-
 -- The ad of each contact's message that carries one (live messages only: a backfill opens no
--- conversation), and the first message each contact ever wrote.
+-- conversation).
 referrals as (
     select
         contact_id,
@@ -65,6 +46,15 @@ referrals as (
     group by contact_id, occurred_at
 ),
 
+-- Only the conversations of contacts who came from an ad can be from one.
+conversations as (
+    select * from {{ ref('conversations') }}
+    {% if is_incremental() %}
+        where contact_id = any(array(select distinct referrals.contact_id from referrals))
+    {% endif %}
+),
+
+-- The first message each contact ever wrote (a backfilled one too).
 first_inbound as (
     select
         contact_id,
@@ -98,19 +88,35 @@ from_ads as (
     inner join first_inbound on conversations.contact_id = first_inbound.contact_id
 ),
 
-free_entry_point as (
+-- The outbound messages in each ad conversation's free window, then those Meta priced as free
+-- entry point (looked up by message: few, among many charges).
+in_free_window as (
     select
         from_ads.conversation_id,
-        count(*) as free_entry_point_messages
+        messages.message_id
     from from_ads
     inner join messages
         on
             from_ads.contact_id = messages.contact_id
             and messages.direction = 'outbound'
-            and from_ads.opened_at <= messages.occurred_at
-            and from_ads.free_window_ends_at > messages.occurred_at
-    inner join charges on messages.message_id = charges.message_id
-    group by from_ads.conversation_id
+            and messages.occurred_at >= from_ads.opened_at
+            and messages.occurred_at < from_ads.free_window_ends_at
+),
+
+charges as (
+    select * from {{ ref('int_message_charges') }}
+    where
+        pricing_type = 'free_entry_point'
+        and message_id = any(array(select in_free_window.message_id from in_free_window))
+),
+
+free_entry_point as (
+    select
+        in_free_window.conversation_id,
+        count(*) as free_entry_point_messages
+    from in_free_window
+    inner join charges on in_free_window.message_id = charges.message_id
+    group by in_free_window.conversation_id
 ),
 
 final as (
