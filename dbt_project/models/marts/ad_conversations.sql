@@ -99,8 +99,8 @@ in_free_window as (
         on
             from_ads.contact_id = messages.contact_id
             and messages.direction = 'outbound'
-            and messages.occurred_at >= from_ads.opened_at
-            and messages.occurred_at < from_ads.free_window_ends_at
+            and from_ads.opened_at <= messages.occurred_at
+            and from_ads.free_window_ends_at > messages.occurred_at
 ),
 
 charges as (
